@@ -1,0 +1,2 @@
+//! flow-summary (skeleton).
+fn main() {}

@@ -1,0 +1,154 @@
+//! The flow table: bidirectional flows, the TCP state machine, Zeek history
+//! and conn_state, timeouts, LRU eviction and Community ID.
+//!
+//! SKELETON: the public API below is the contract the other modules build
+//! against; bodies are filled in by the track work.
+
+use core::time::Duration;
+
+use flowscope_core::{
+    CommunityId, Extracted, FiveTuple, FlowEvent, FlowId, FlowKey, FlowSide, IpPair, MacPair,
+    Orientation, PacketView, Timestamp,
+};
+
+/// Flow table limits and timeouts. Defaults follow Zeek's.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TrackerConfig {
+    /// Most flows held at once; past it the least recently used flow is
+    /// evicted (`EndReason::Evicted`). Default 262 144.
+    pub max_flows: usize,
+    /// Idle timeout of TCP flows past the handshake (Zeek `tcp_inactivity_timeout`, 300 s).
+    pub tcp_timeout: Duration,
+    /// Idle timeout of an unanswered SYN (Zeek `tcp_SYN_timeout`, 5 s).
+    pub tcp_syn_timeout: Duration,
+    /// Linger after a TCP flow closed by FIN or RST (Zeek `tcp_close_delay`, 5 s).
+    pub tcp_closed_timeout: Duration,
+    /// Idle timeout of UDP flows (60 s).
+    pub udp_timeout: Duration,
+    /// Idle timeout of ICMP flows (60 s).
+    pub icmp_timeout: Duration,
+    /// Idle timeout of flows of other IP protocols (60 s).
+    pub other_timeout: Duration,
+    /// Community ID seed (default 0).
+    pub community_id_seed: u16,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            max_flows: 262_144,
+            tcp_timeout: Duration::from_secs(300),
+            tcp_syn_timeout: Duration::from_secs(5),
+            tcp_closed_timeout: Duration::from_secs(5),
+            udp_timeout: Duration::from_secs(60),
+            icmp_timeout: Duration::from_secs(60),
+            other_timeout: Duration::from_secs(60),
+            community_id_seed: 0,
+        }
+    }
+}
+
+/// A key the tracker can hold; keys that know their endpoints give a Community ID.
+pub trait TrackedKey: FlowKey {
+    /// The Community ID v1 of a flow with this key whose initiator sends in
+    /// orientation `initiator`; `None` for keys without transport endpoints.
+    fn community_id(&self, _initiator: Orientation, _seed: u16) -> Option<CommunityId> {
+        None
+    }
+}
+
+impl TrackedKey for FiveTuple {
+    fn community_id(&self, initiator: Orientation, seed: u16) -> Option<CommunityId> {
+        Some(community_id(self, initiator, seed))
+    }
+}
+impl TrackedKey for IpPair {}
+impl TrackedKey for MacPair {}
+
+/// Community ID v1 of a 5-tuple flow (spec: corelight/community-id-spec).
+pub fn community_id(_key: &FiveTuple, _initiator: Orientation, _seed: u16) -> CommunityId {
+    todo!("community id")
+}
+
+/// What the tracker did with one packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TrackOutcome {
+    /// The flow the packet was counted in.
+    pub id: FlowId,
+    /// Which side of that flow sent it.
+    pub side: FlowSide,
+    /// True when this packet created the flow.
+    pub new_flow: bool,
+}
+
+/// Tracker counters. Invariant: `flows_created == ended() + active`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TrackerStats {
+    /// Packets counted into a flow.
+    pub packets: u64,
+    /// Flows created.
+    pub flows_created: u64,
+    /// Flows ended by idle or linger timeout.
+    pub ended_timeout: u64,
+    /// Flows evicted from a full table.
+    pub ended_evicted: u64,
+    /// Flows ended by `finish`.
+    pub ended_finished: u64,
+    /// Flows ended because a new connection reused the tuple.
+    pub ended_reused: u64,
+    /// Flows in the table now.
+    pub active: u64,
+    /// Packets whose timestamp was earlier than the tracker's clock.
+    pub ts_backwards: u64,
+}
+
+impl TrackerStats {
+    /// Flows ended for any reason.
+    pub fn ended(&self) -> u64 {
+        self.ended_timeout + self.ended_evicted + self.ended_finished + self.ended_reused
+    }
+}
+
+/// The flow table for one worker.
+pub struct FlowTracker<K: TrackedKey> {
+    _config: TrackerConfig,
+    _stats: TrackerStats,
+    _k: core::marker::PhantomData<K>,
+}
+
+impl<K: TrackedKey> FlowTracker<K> {
+    /// An empty table.
+    pub fn new(config: TrackerConfig) -> Self {
+        FlowTracker { _config: config, _stats: TrackerStats::default(), _k: Default::default() }
+    }
+
+    /// Counts one extracted packet into its flow, creating, ending or
+    /// expiring flows as needed; every event goes to `sink` in order.
+    pub fn track(
+        &mut self,
+        _pkt: &PacketView<'_>,
+        _ex: &Extracted<K>,
+        _sink: &mut impl FnMut(&FlowEvent<K>),
+    ) -> TrackOutcome {
+        todo!("track")
+    }
+
+    /// Moves the tracker's clock to `now` (if later) and ends every flow
+    /// whose timeout has passed. For live capture when no packet arrives.
+    pub fn advance_to(&mut self, _now: Timestamp, _sink: &mut impl FnMut(&FlowEvent<K>)) {
+        todo!("advance_to")
+    }
+
+    /// Ends every flow (`EndReason::Finished`): call at end of input.
+    pub fn finish(&mut self, _sink: &mut impl FnMut(&FlowEvent<K>)) {
+        todo!("finish")
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> TrackerStats {
+        self._stats
+    }
+}
