@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use crate::key::{FiveTuple, Orientation};
 use crate::packet::Timestamp;
-use crate::wire::{EncapLayer, L4Proto};
+use crate::wire::{EncapLayer, L4Proto, TcpFlags};
 
 /// A side of a flow, relative to who started it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -40,7 +40,11 @@ pub struct FlowId(pub u64);
 pub struct DirStats {
     /// Packets sent by this side.
     pub packets: u64,
-    /// IP bytes (header + payload as on the wire) sent by this side.
+    /// Frame bytes (link layer included, [`PacketView::wire_len`](crate::PacketView)) sent by
+    /// this side; Suricata's `bytes_toserver`/`bytes_toclient` count these.
+    pub frame_bytes: u64,
+    /// IP bytes (header + payload as on the wire) sent by this side; Zeek's
+    /// `orig_ip_bytes`/`resp_ip_bytes`.
     pub ip_bytes: u64,
     /// Transport payload bytes sent, counting every packet (retransmissions included).
     pub payload_bytes: u64,
@@ -393,6 +397,8 @@ pub struct FlowRecord<K> {
     pub conn_state: ConnState,
     /// Per-endpoint TCP states (initiator, responder); `Inactive` for non-TCP.
     pub tcp_states: (TcpEndpointState, TcpEndpointState),
+    /// Every TCP flag seen from (initiator, responder), OR-ed together.
+    pub tcp_flags: (TcpFlags, TcpFlags),
     /// Community ID v1, for 5-tuple flows.
     pub community_id: Option<CommunityId>,
     /// How the first packet was encapsulated.
