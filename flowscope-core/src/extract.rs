@@ -209,7 +209,17 @@ mod tests {
     fn payload_slice_never_panics() {
         let frame = [1u8, 2, 3, 4];
         assert_eq!(PayloadRange { offset: 1, len: 2 }.slice(&frame), &[2, 3]);
-        assert_eq!(PayloadRange { offset: 3, len: 9 }.slice(&frame), &[] as &[u8]);
-        assert_eq!(PayloadRange { offset: u32::MAX, len: u32::MAX }.slice(&frame), &[] as &[u8]);
+        assert_eq!(
+            PayloadRange { offset: 3, len: 9 }.slice(&frame),
+            &[] as &[u8]
+        );
+        assert_eq!(
+            PayloadRange {
+                offset: u32::MAX,
+                len: u32::MAX
+            }
+            .slice(&frame),
+            &[] as &[u8]
+        );
     }
 }

@@ -119,7 +119,11 @@ pub struct HistoryString {
 
 impl Default for HistoryString {
     fn default() -> Self {
-        HistoryString { buf: [0; HistoryString::CAPACITY], len: 0, overflowed: false }
+        HistoryString {
+            buf: [0; HistoryString::CAPACITY],
+            len: 0,
+            overflowed: false,
+        }
     }
 }
 

@@ -68,10 +68,22 @@ impl FiveTuple {
         proto: u8,
     ) -> (Self, Orientation) {
         if (src, sport) <= (dst, dport) {
-            let k = FiveTuple { lo_addr: src, hi_addr: dst, lo_port: sport, hi_port: dport, proto };
+            let k = FiveTuple {
+                lo_addr: src,
+                hi_addr: dst,
+                lo_port: sport,
+                hi_port: dport,
+                proto,
+            };
             (k, Orientation::LoToHi)
         } else {
-            let k = FiveTuple { lo_addr: dst, hi_addr: src, lo_port: dport, hi_port: sport, proto };
+            let k = FiveTuple {
+                lo_addr: dst,
+                hi_addr: src,
+                lo_port: dport,
+                hi_port: sport,
+                proto,
+            };
             (k, Orientation::HiToLo)
         }
     }

@@ -28,7 +28,10 @@ impl Timestamp {
     }
     /// From whole seconds and a sub-second part in nanoseconds (saturating).
     pub const fn from_secs_nanos(secs: u64, nanos: u32) -> Self {
-        Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos as u64))
+        Timestamp(
+            secs.saturating_mul(1_000_000_000)
+                .saturating_add(nanos as u64),
+        )
     }
     /// Nanoseconds since the epoch.
     pub const fn as_nanos(self) -> u64 {
@@ -165,11 +168,20 @@ mod tests {
         assert_eq!(t.subsec_micros(), 123_456);
         assert_eq!(t.to_string(), "1700000000.123456789");
         let later = t.saturating_add(Duration::from_millis(1500));
-        assert_eq!(later.saturating_duration_since(t), Duration::from_millis(1500));
+        assert_eq!(
+            later.saturating_duration_since(t),
+            Duration::from_millis(1500)
+        );
         // Backwards time gives zero, never a panic.
         assert_eq!(t.saturating_duration_since(later), Duration::ZERO);
-        assert_eq!(Timestamp::ZERO.saturating_sub(Duration::from_secs(1)), Timestamp::ZERO);
-        assert_eq!(Timestamp::MAX.saturating_add(Duration::from_secs(1)), Timestamp::MAX);
+        assert_eq!(
+            Timestamp::ZERO.saturating_sub(Duration::from_secs(1)),
+            Timestamp::ZERO
+        );
+        assert_eq!(
+            Timestamp::MAX.saturating_add(Duration::from_secs(1)),
+            Timestamp::MAX
+        );
         assert_eq!(Timestamp::from_micros(1_500_000).as_nanos(), 1_500_000_000);
     }
 

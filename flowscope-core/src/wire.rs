@@ -161,7 +161,13 @@ pub struct TcpInfo {
 impl TcpInfo {
     /// A header with these fields and no options.
     pub const fn new(seq: u32, ack: u32, window: u16, flags: TcpFlags) -> Self {
-        TcpInfo { seq, ack, window, flags, window_scale: None }
+        TcpInfo {
+            seq,
+            ack,
+            window,
+            flags,
+            window_scale: None,
+        }
     }
 }
 
@@ -250,7 +256,11 @@ pub struct Encap {
 
 impl Default for Encap {
     fn default() -> Self {
-        Encap { layers: [None; Encap::CAPACITY], len: 0, overflowed: false }
+        Encap {
+            layers: [None; Encap::CAPACITY],
+            len: 0,
+            overflowed: false,
+        }
     }
 }
 

@@ -54,7 +54,11 @@ pub struct CaptureError {
 
 impl fmt::Display for CaptureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} capture at byte offset {}: {}", self.kind, self.offset, self.detail)
+        write!(
+            f,
+            "{:?} capture at byte offset {}: {}",
+            self.kind, self.offset, self.detail
+        )
     }
 }
 

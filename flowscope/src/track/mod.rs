@@ -122,7 +122,11 @@ pub struct FlowTracker<K: TrackedKey> {
 impl<K: TrackedKey> FlowTracker<K> {
     /// An empty table.
     pub fn new(config: TrackerConfig) -> Self {
-        FlowTracker { _config: config, _stats: TrackerStats::default(), _k: Default::default() }
+        FlowTracker {
+            _config: config,
+            _stats: TrackerStats::default(),
+            _k: Default::default(),
+        }
     }
 
     /// Counts one extracted packet into its flow, creating, ending or
