@@ -298,10 +298,12 @@ pub enum EndReason {
 }
 
 impl EndReason {
-    /// Suricata's `flow.reason` vocabulary: `timeout`, `forced` or `shutdown`.
+    /// Suricata's `flow.reason` vocabulary (`FLOW_END_FLAG_*` in its
+    /// output-json-flow.c): `timeout`, `forced`, `shutdown` or `tcp_reuse`.
     pub const fn eve_reason(self) -> &'static str {
         match self {
-            EndReason::Timeout | EndReason::Reused => "timeout",
+            EndReason::Timeout => "timeout",
+            EndReason::Reused => "tcp_reuse",
             EndReason::Evicted => "forced",
             EndReason::Finished => "shutdown",
         }

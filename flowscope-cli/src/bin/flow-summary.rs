@@ -10,8 +10,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use flowscope::capture::{CaptureError, CaptureReader};
 use flowscope::driver::FlowPipeline;
-use flowscope::emit::{csv::CsvWriter, eve::EveWriter, ndjson::NdjsonWriter, zeek::ConnLogWriter};
-use flowscope::extract::ExtractConfig;
+use flowscope::emit::{self, FlowWriter};
+use flowscope::extract::{ExtractConfig, FiveTupleExtractor};
 use flowscope::track::TrackerConfig;
 use flowscope_cli::summary::Summary;
 use flowscope_core::{FiveTuple, FlowEvent, FlowRecord};
@@ -114,24 +114,22 @@ fn seconds(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(v).map_err(|_| format!("not a valid number of seconds: {s}"))
 }
 
-/// The chosen output writer.
-enum Output<W: Write> {
-    Table(Summary, W),
-    Eve(EveWriter<W>),
-    Conn(ConnLogWriter<W>),
-    Csv(CsvWriter<W>),
-    Ndjson(NdjsonWriter<W>),
+/// The chosen output: the table report, or a line writer from `emit`.
+enum Output<'w> {
+    Table(Summary, Box<dyn Write + 'w>),
+    Lines(Box<dyn FlowWriter + 'w>),
 }
 
-impl<W: Write> Output<W> {
-    fn new(format: Format, top: usize, w: W) -> io::Result<Self> {
-        Ok(match format {
-            Format::Table => Output::Table(Summary::new(top), w),
-            Format::Eve => Output::Eve(EveWriter::new(w)),
-            Format::Conn => Output::Conn(ConnLogWriter::new(w)),
-            Format::Csv => Output::Csv(CsvWriter::new(w)?),
-            Format::Ndjson => Output::Ndjson(NdjsonWriter::new(w)),
-        })
+impl<'w> Output<'w> {
+    fn new(format: Format, top: usize, w: impl Write + 'w) -> Self {
+        let lines = match format {
+            Format::Table => return Output::Table(Summary::new(top), Box::new(w)),
+            Format::Eve => emit::Format::Eve,
+            Format::Conn => emit::Format::ZeekConn,
+            Format::Csv => emit::Format::Csv,
+            Format::Ndjson => emit::Format::Ndjson,
+        };
+        Output::Lines(lines.writer(w))
     }
 
     fn flow(&mut self, rec: &FlowRecord<FiveTuple>) -> io::Result<()> {
@@ -140,28 +138,18 @@ impl<W: Write> Output<W> {
                 s.add(rec);
                 Ok(())
             }
-            Output::Eve(w) => w.write_flow(rec),
-            Output::Conn(w) => w.write_flow(rec),
-            Output::Csv(w) => w.write_flow(rec),
-            Output::Ndjson(w) => w.write_flow(rec),
+            Output::Lines(w) => w.write_flow(rec),
         }
     }
 
-    fn finish(
-        self,
-        pipeline: &FlowPipeline<flowscope::extract::FiveTupleExtractor>,
-    ) -> io::Result<()> {
-        let mut w = match self {
+    fn finish(self, pipeline: &FlowPipeline<FiveTupleExtractor>) -> io::Result<()> {
+        match self {
             Output::Table(s, mut w) => {
                 s.write(&mut w, pipeline.counters(), &pipeline.tracker_stats())?;
-                w
+                w.flush()
             }
-            Output::Eve(w) => w.finish()?,
-            Output::Conn(w) => w.finish()?,
-            Output::Csv(w) => w.finish()?,
-            Output::Ndjson(w) => w.finish()?,
-        };
-        w.flush()
+            Output::Lines(mut w) => w.close(),
+        }
     }
 }
 
@@ -193,7 +181,7 @@ fn run(args: &Args) -> io::Result<Option<CaptureError>> {
         args.format,
         args.top,
         BufWriter::with_capacity(1 << 16, out),
-    )?;
+    );
 
     let mut extract = ExtractConfig::default();
     extract.decap_tunnels = !args.no_decap;
@@ -212,8 +200,8 @@ fn run(args: &Args) -> io::Result<Option<CaptureError>> {
     // The sink cannot return errors, so the first write error is kept and
     // reported after the packet that caused it.
     let mut write_err: Option<io::Error> = None;
-    let mut on_event =
-        |ev: &FlowEvent<FiveTuple>, output: &mut Output<_>, err: &mut Option<io::Error>| {
+    let on_event =
+        |ev: &FlowEvent<FiveTuple>, output: &mut Output<'_>, err: &mut Option<io::Error>| {
             if let (FlowEvent::Ended(rec), None) = (ev, &err) {
                 if let Err(e) = output.flow(rec) {
                     *err = Some(e);

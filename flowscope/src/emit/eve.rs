@@ -294,15 +294,16 @@ mod tests {
         assert!(got.contains(r#""event_type":"flow","vlan":[100,200],"src_ip":"10.1.1.1""#));
         assert!(got.contains(r#""reason":"forced""#));
         // A tunnelled flow is logged as its inner flow (Suricata does not add
-        // tunnel fields to flow events); EndReason::Reused is a timeout to EVE.
+        // tunnel fields to flow events); EndReason::Reused is Suricata's
+        // FLOW_END_FLAG_TCPREUSE, written "tcp_reuse" by output-json-flow.c.
         let got = line(&udp_tunnel(), &FlowContext::default());
         assert!(got.contains(r#""src_ip":"172.16.0.1","src_port":1000"#));
         assert!(!got.contains("tunnel"));
-        assert!(got.contains(r#""reason":"timeout""#));
+        assert!(got.contains(r#""reason":"tcp_reuse""#));
         let want_tail = concat!(
             r#""flow":{"pkts_toserver":1,"pkts_toclient":0,"bytes_toserver":74,"bytes_toclient":0,"#,
             r#""start":"2023-11-14T22:13:20.123456+0000","end":"2023-11-14T22:13:20.123456+0000","#,
-            r#""age":0,"state":"new","reason":"timeout","alerted":false},"#,
+            r#""age":0,"state":"new","reason":"tcp_reuse","alerted":false},"#,
             r#""tcp":{"tcp_flags":"02","tcp_flags_ts":"02","tcp_flags_tc":"00","syn":true,"state":"syn_sent"}}"#,
             "\n"
         );
