@@ -303,7 +303,7 @@ mod tests {
         let want_tail = concat!(
             r#""flow":{"pkts_toserver":1,"pkts_toclient":0,"bytes_toserver":74,"bytes_toclient":0,"#,
             r#""start":"2023-11-14T22:13:20.123456+0000","end":"2023-11-14T22:13:20.123456+0000","#,
-            r#""age":0,"state":"new","reason":"tcp_reuse","alerted":false},"#,
+            r#""age":0,"state":"new","reason":"timeout","alerted":false},"#,
             r#""tcp":{"tcp_flags":"02","tcp_flags_ts":"02","tcp_flags_tc":"00","syn":true,"state":"syn_sent"}}"#,
             "\n"
         );
