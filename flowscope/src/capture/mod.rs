@@ -1,16 +1,59 @@
 //! Capture file readers: classic pcap (both byte orders, µs and ns) and
-//! pcapng (several interfaces with their own link types and timestamp
-//! resolutions), from a file or any `Read` (stdin). A source of
+//! pcapng (several sections and interfaces, each with its own link type and
+//! timestamp resolution), from a file or any `Read` (stdin). A source of
 //! [`PacketView`]s, nothing more.
 //!
-//! SKELETON: the public API below is the contract the other modules build
-//! against; bodies are filled in by the capture work.
+//! # Behaviour
+//! - **Zero-copy, streaming.** [`CaptureReader::next_packet`] lends a slice
+//!   of the reader's buffer; the record is consumed when the next call
+//!   starts. The buffer starts at [`DEFAULT_BUFFER_LEN`] and grows only when
+//!   one record is larger, up to [`MAX_BLOCK_LEN`]. Nothing is allocated per
+//!   packet.
+//! - **Timestamps** are nanoseconds since the epoch. pcapng `if_tsresol`
+//!   (10^-n or 2^-n s, default 10^-6) and `if_tsoffset` (signed seconds) are
+//!   honoured per interface; sub-nanosecond units are floored.
+//! - **Simple Packet Blocks** carry no timestamp: they get the timestamp of
+//!   the previous packet of the stream (zero if none), their interface is 0,
+//!   and their captured length is min(original length, snaplen, block room).
+//! - **Non-packet pcapng blocks** (name resolution, statistics, custom, …)
+//!   are skipped and counted in [`CaptureStats::skipped_blocks`].
+//! - **Damage.** A truncated or corrupt capture yields every packet before the
+//!   damage, then one [`CaptureError`] naming the absolute byte offset of the
+//!   bad record or block. After any error, `next_packet` returns `Ok(None)`.
+//!   A record whose captured length exceeds its original length or the
+//!   snaplen is still returned when its bytes are present (and counted in
+//!   [`CaptureStats`]); a captured length above [`MAX_PACKET_LEN`] is
+//!   [`CaptureErrorKind::Corrupt`].
+//! - Never panics, whatever the input.
+
+mod input;
+mod pcap;
+mod pcapng;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
-use std::io::Read;
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::Path;
 
-use flowscope_core::PacketView;
+use flowscope_core::{LinkType, PacketView, Timestamp};
+
+use input::{Fill, InputBuffer};
+use pcap::PcapState;
+use pcapng::PcapngState;
+
+/// Initial read-buffer size: large enough that refills (one `read` call
+/// each) are rare, small enough to be cheap for tiny captures.
+pub const DEFAULT_BUFFER_LEN: usize = 1 << 20;
+/// Largest captured length accepted for one packet (16 MiB). Real snaplens
+/// stop at 256 KiB; anything larger is a corrupt length field.
+pub const MAX_PACKET_LEN: usize = 16 << 20;
+/// Largest pcapng block (or pcap record) the reader will buffer: a maximal
+/// packet plus room for block headers and options. Also the buffer's cap.
+pub const MAX_BLOCK_LEN: usize = MAX_PACKET_LEN + (64 << 10);
+/// Smallest buffer accepted by [`CaptureReader::with_buffer_len`].
+const MIN_BUFFER_LEN: usize = 32;
 
 /// The container format of a capture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,12 +74,15 @@ pub enum CaptureFormat {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CaptureErrorKind {
-    /// The input is not a pcap or pcapng capture.
+    /// The input is not a pcap or pcapng capture (also: empty input).
     NotACapture,
     /// The input ends in the middle of a record.
     Truncated,
     /// A header or block is inconsistent.
     Corrupt,
+    /// A well-formed capture variant this reader does not read (pcapng
+    /// section of another major version, "modified" pcap, pcap before 2.0).
+    Unsupported,
     /// The operating system reported an I/O error.
     Io,
 }
@@ -52,6 +98,16 @@ pub struct CaptureError {
     pub detail: String,
 }
 
+impl CaptureError {
+    fn new(kind: CaptureErrorKind, offset: u64, detail: impl Into<String>) -> Self {
+        CaptureError {
+            kind,
+            offset,
+            detail: detail.into(),
+        }
+    }
+}
+
 impl fmt::Display for CaptureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -64,42 +120,287 @@ impl fmt::Display for CaptureError {
 
 impl std::error::Error for CaptureError {}
 
+fn io_error(e: io::Error, offset: u64) -> CaptureError {
+    CaptureError::new(CaptureErrorKind::Io, offset, e.to_string())
+}
+
+/// Counters about the capture's structure, for diagnostics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CaptureStats {
+    /// pcapng Section Header Blocks read.
+    pub sections: u64,
+    /// pcapng Interface Description Blocks read.
+    pub interfaces: u64,
+    /// pcapng blocks skipped because they carry no packet (NRB, ISB, DSB,
+    /// custom, unknown, …).
+    pub skipped_blocks: u64,
+    /// Packets without a timestamp of their own (Simple Packet Blocks),
+    /// given the previous packet's timestamp.
+    pub packets_without_timestamp: u64,
+    /// Packets whose captured length exceeds their original length.
+    pub caplen_over_wire_len: u64,
+    /// Packets whose captured length exceeds the file's or interface's snaplen.
+    pub caplen_over_snaplen: u64,
+}
+
+/// One pcapng interface of the current section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InterfaceInfo {
+    /// The interface's link type.
+    pub link_type: LinkType,
+    /// Snapshot length (0: none given).
+    pub snaplen: u32,
+    /// Raw `if_tsresol`: 10^-n s, or 2^-n s when the top bit is set.
+    pub tsresol: u8,
+    /// `if_tsoffset`: seconds added to every timestamp.
+    pub ts_offset_secs: i64,
+}
+
+/// Where the next packet lies in the buffer, and its metadata. Owned (no
+/// borrow), so the block loop can return it and the view is built after.
+#[derive(Clone, Copy, Debug)]
+struct PacketMeta {
+    /// Packet bytes start this far into the block.
+    data_start: usize,
+    data_len: usize,
+    /// Whole record/block length, consumed on the next call.
+    block_len: usize,
+    ts: Timestamp,
+    link_type: LinkType,
+    wire_len: u32,
+    source: Option<u32>,
+}
+
+/// What one framing step produced.
+#[derive(Debug)]
+enum Step {
+    /// A packet; its block is still in the buffer.
+    Packet(PacketMeta),
+    /// A non-packet block of this many bytes, to consume now.
+    Skip(usize),
+    /// Clean end of input.
+    End,
+}
+
+#[derive(Debug)]
+enum Format {
+    Pcap(PcapState),
+    Pcapng(PcapngState),
+}
+
 /// Reads packets from a pcap or pcapng stream.
+///
+/// ```no_run
+/// # fn main() -> Result<(), flowscope::capture::CaptureError> {
+/// let mut reader = flowscope::capture::CaptureReader::open("trace.pcapng")?;
+/// while let Some(pkt) = reader.next_packet()? {
+///     println!("{} {:?} {} bytes", pkt.ts, pkt.link_type, pkt.data.len());
+/// }
+/// # Ok(()) }
+/// ```
 pub struct CaptureReader<R: Read> {
-    _r: R,
+    input: InputBuffer<R>,
+    format: CaptureFormat,
+    state: Format,
+    /// Length of the block lent out by the last `next_packet`, consumed
+    /// lazily so the returned slice stays valid until the next call.
+    pending: usize,
+    packets: u64,
+    stats: CaptureStats,
+    /// Set at the end of input or after an error: later calls return `Ok(None)`.
+    finished: bool,
+}
+
+impl<R: Read> fmt::Debug for CaptureReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaptureReader")
+            .field("format", &self.format)
+            .field("offset", &self.bytes_consumed())
+            .field("packets", &self.packets)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CaptureReader<Box<dyn Read + Send>> {
     /// Opens a file, or standard input when `path` is `-`.
-    pub fn open(_path: impl AsRef<Path>) -> Result<Self, CaptureError> {
-        todo!("open")
+    ///
+    /// The file is read directly into the reader's buffer (no extra
+    /// `BufReader` copy).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, CaptureError> {
+        let path = path.as_ref();
+        let r: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+            Box::new(io::stdin())
+        } else {
+            let f = File::open(path).map_err(|e| {
+                CaptureError::new(
+                    CaptureErrorKind::Io,
+                    0,
+                    format!("cannot open {}: {e}", path.display()),
+                )
+            })?;
+            Box::new(f)
+        };
+        Self::new(r)
     }
 }
 
 impl<R: Read> CaptureReader<R> {
     /// Reads the file header from `r` and detects the format.
-    pub fn new(_r: R) -> Result<Self, CaptureError> {
-        todo!("new")
+    pub fn new(r: R) -> Result<Self, CaptureError> {
+        Self::with_buffer_len(r, DEFAULT_BUFFER_LEN)
+    }
+
+    /// Like [`CaptureReader::new`] with an initial buffer of `len` bytes
+    /// (at least 32; it still grows for larger records, up to [`MAX_BLOCK_LEN`]).
+    pub fn with_buffer_len(r: R, len: usize) -> Result<Self, CaptureError> {
+        let mut input = InputBuffer::new(r, len.max(MIN_BUFFER_LEN), MAX_BLOCK_LEN);
+        let mut stats = CaptureStats::default();
+        if input.fill(4).map_err(|e| io_error(e, 0))? != Fill::Ready {
+            let n = input.data().len();
+            let detail = if n == 0 {
+                "empty input".to_owned()
+            } else {
+                format!("only {n} bytes of input")
+            };
+            return Err(CaptureError::new(CaptureErrorKind::NotACapture, 0, detail));
+        }
+        let magic = input
+            .data()
+            .get(..4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, u32::from_le_bytes);
+        let (state, format) = match magic {
+            pcapng::SHB_TYPE => (
+                Format::Pcapng(PcapngState::open(&mut input, &mut stats)?),
+                CaptureFormat::Pcapng,
+            ),
+            pcap::MAGIC_US_LE
+            | pcap::MAGIC_US_BE
+            | pcap::MAGIC_NS_LE
+            | pcap::MAGIC_NS_BE
+            | pcap::MAGIC_MODIFIED => {
+                let (s, f) = PcapState::from_header(&mut input, magic)?;
+                (Format::Pcap(s), f)
+            }
+            _ => {
+                return Err(CaptureError::new(
+                    CaptureErrorKind::NotACapture,
+                    0,
+                    format!("unknown magic number {magic:#010x}"),
+                ))
+            }
+        };
+        Ok(CaptureReader {
+            input,
+            format,
+            state,
+            pending: 0,
+            packets: 0,
+            stats,
+            finished: false,
+        })
     }
 
     /// The next packet, `Ok(None)` at a clean end of input, or an error at
     /// the first damaged record (the packets before it were all returned).
+    ///
+    /// The packet borrows the reader's buffer until the next call. After
+    /// the end of input or an error, every further call returns `Ok(None)`.
+    #[inline]
     pub fn next_packet(&mut self) -> Result<Option<PacketView<'_>>, CaptureError> {
-        todo!("next_packet")
+        if self.finished {
+            return Ok(None);
+        }
+        self.input.consume(self.pending);
+        self.pending = 0;
+        // The loop yields owned metadata only; the borrow of the buffer is
+        // taken once, after it, which keeps the borrow checker (NLL) happy
+        // without unsafe code.
+        let meta = loop {
+            let step = match &mut self.state {
+                Format::Pcap(p) => p.next_record(&mut self.input, &mut self.stats),
+                Format::Pcapng(n) => n.next_block(&mut self.input, &mut self.stats),
+            };
+            match step {
+                Ok(Step::Packet(m)) => break m,
+                Ok(Step::Skip(len)) => self.input.consume(len),
+                Ok(Step::End) => {
+                    self.finished = true;
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.finished = true;
+                    return Err(e);
+                }
+            }
+        };
+        let end = meta.data_start.saturating_add(meta.data_len);
+        let Some(data) = self.input.data().get(meta.data_start..end) else {
+            // Unreachable: framing checked the block is buffered whole.
+            self.finished = true;
+            return Err(CaptureError::new(
+                CaptureErrorKind::Corrupt,
+                self.input.offset(),
+                "packet data outside its block",
+            ));
+        };
+        self.pending = meta.block_len;
+        self.packets += 1;
+        let mut view = PacketView::new(data, meta.ts, meta.link_type).with_wire_len(meta.wire_len);
+        if let Some(s) = meta.source {
+            view = view.with_source(s);
+        }
+        Ok(Some(view))
     }
 
     /// The detected container format.
     pub fn format(&self) -> CaptureFormat {
-        todo!("format")
+        self.format
     }
 
-    /// Bytes of input consumed so far (for progress reporting).
+    /// Bytes of input consumed so far, including the packet last returned
+    /// (for progress reporting).
     pub fn bytes_consumed(&self) -> u64 {
-        todo!("bytes_consumed")
+        self.input.offset() + self.pending as u64
     }
 
     /// Packets returned so far.
     pub fn packets_read(&self) -> u64 {
-        todo!("packets_read")
+        self.packets
+    }
+
+    /// Structural counters (skipped blocks, sections, odd lengths, …).
+    pub fn stats(&self) -> CaptureStats {
+        self.stats
+    }
+
+    /// The snapshot length of a classic pcap file; `None` for pcapng, where
+    /// each interface has its own (see [`CaptureReader::interfaces`]).
+    pub fn snaplen(&self) -> Option<u32> {
+        match &self.state {
+            Format::Pcap(p) => Some(p.snaplen),
+            Format::Pcapng(_) => None,
+        }
+    }
+
+    /// The link type of a classic pcap file; `None` for pcapng.
+    pub fn link_type(&self) -> Option<LinkType> {
+        match &self.state {
+            Format::Pcap(p) => Some(p.link_type),
+            Format::Pcapng(_) => None,
+        }
+    }
+
+    /// The interfaces of the current pcapng section read so far, indexed by
+    /// interface id ([`PacketView::source`]); empty for classic pcap.
+    pub fn interfaces(&self) -> impl Iterator<Item = &InterfaceInfo> + '_ {
+        let ng = match &self.state {
+            Format::Pcapng(n) => Some(n.interfaces()),
+            Format::Pcap(_) => None,
+        };
+        ng.into_iter().flatten()
     }
 }

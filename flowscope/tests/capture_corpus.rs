@@ -1,0 +1,244 @@
+//! Reads every capture of the shared corpus and checks packet counts, link
+//! types and formats against capinfos/tshark (Wireshark 4.0.17), whose
+//! results are recorded in `pcaps/SOURCES.tsv` and `pcaps/truth/summary.tsv`.
+//!
+//! The corpus lives outside the repository: set `FLOWSCOPE_CORPUS`, or place
+//! it at `<workspace>/../shared/corpus`. Without it the test prints a note
+//! and passes.
+//!
+//! Known differences from Wireshark, none of which changes a count:
+//! - `suricata__bug-1450-04__tls_DER-incomplete-header.pcap`: Wireshark
+//!   rejects the 7th record ("4325376-byte packet, bigger than maximum of
+//!   262144") before reading it. We accept captured lengths up to 16 MiB when
+//!   the bytes are present; here they are not (the file is 5.6 KB), so we
+//!   stop at the same record, as `Corrupt` (its length exceeds both the
+//!   snaplen and libpcap's 256 KiB maximum, so it is not a mere truncation).
+//! - `gopacket__le__test901.pcapng`: the second section (offset 480) has
+//!   version 2.0; both tools stop there, we with `Unsupported`.
+//! - `ndpi__fuzz-2021-10-13.pcap`: a version 2.0 header, so the record
+//!   length fields are in the pre-2.3 order (orig, incl), which libpcap and
+//!   Wireshark swap back and so do we: 1 record of 197 bytes (24+16+197 =
+//!   237), then 2 stray bytes, reported as `Truncated` at 237 (tshark: "cut
+//!   short in the middle of a packet"). Read in the 2.4 order, the first
+//!   record would claim 524501 bytes and no packet would come out.
+//! - `gopacket__le__test202.pcapng`: capinfos counts 8 packets (6 EPB +
+//!   2 SPB, which we return), tshark 11 "frames": tshark 4.0 also turns the
+//!   3 pcapng Custom Blocks (types 0xBAD, 0x40000BAD, at offsets 216, 1412
+//!   and 2468) into records. They carry no packet; we skip and count them.
+//!   The file mixes little- and big-endian sections and has link types 1
+//!   and 0 on its interfaces.
+//! - `gopacket__be__test008.pcapng`: tshark 4.0 refuses interfaces whose
+//!   snaplens differ ("an interface has a snapshot length 128 different
+//!   from...") for its pcap output only; capinfos reads 4 packets, so do we.
+#![cfg(feature = "pcap")]
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use flowscope::capture::{CaptureErrorKind, CaptureFormat, CaptureReader};
+use flowscope_core::LinkType;
+
+fn corpus_dir() -> PathBuf {
+    match std::env::var_os("FLOWSCOPE_CORPUS") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus")),
+    }
+}
+
+/// Rows of a TSV file keyed by its first column, as column-name -> value maps.
+fn read_tsv(path: &Path) -> HashMap<String, HashMap<String, String>> {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    let mut rows = HashMap::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        let cells: Vec<&str> = line.split('\t').collect();
+        let row: HashMap<String, String> = header
+            .iter()
+            .zip(cells.iter().chain(std::iter::repeat(&"")))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        rows.insert(cells[0].to_string(), row);
+    }
+    rows
+}
+
+/// The leading integer of "6" or "6 (read before error)".
+fn leading_int(s: &str) -> Option<u64> {
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// LINKTYPE_* values for capinfos's encapsulation names (Wireshark's
+/// wtap_encap short names). `rawip` is WTAP_ENCAP_RAW_IP, which Wireshark
+/// uses for LINKTYPE_RAW (101) and the DLT_RAW values 12 and 14.
+fn linktypes_for(name: &str) -> Option<&'static [u16]> {
+    Some(match name {
+        "ether" => &[1],
+        "null" => &[0],
+        "ppp" => &[9],
+        "chdlc" => &[104],
+        "rawip" => &[101, 12, 14],
+        "rawip4" => &[228],
+        "rawip6" => &[229],
+        "linux-sll" => &[113],
+        "linux-sll2" => &[276],
+        _ => return None, // "per-packet", "?"
+    })
+}
+
+#[test]
+fn corpus_counts_match_capinfos_and_tshark() {
+    let root = corpus_dir();
+    let pcaps = root.join("pcaps");
+    if !pcaps.is_dir() {
+        eprintln!(
+            "capture_corpus: corpus not found at {} (set FLOWSCOPE_CORPUS); skipping",
+            pcaps.display()
+        );
+        return;
+    }
+    let sources = read_tsv(&pcaps.join("SOURCES.tsv"));
+    let summary = read_tsv(&pcaps.join("truth/summary.tsv"));
+    let mut names: Vec<String> = fs::read_dir(&pcaps)
+        .expect("read corpus dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no captures in {}", pcaps.display());
+
+    let mut failures = Vec::new();
+    let mut total_packets = 0u64;
+    for name in &names {
+        let Some(src) = sources.get(name) else {
+            failures.push(format!("{name}: not listed in SOURCES.tsv"));
+            continue;
+        };
+        let expected = leading_int(&src["packets"]).expect("packets column");
+        // tshark's frame count, minus pcapng records that are not packets
+        // (see the module comment).
+        let tshark_non_packets = match name.as_str() {
+            "gopacket__le__test202.pcapng" => 3,
+            _ => 0,
+        };
+        if let Some(tshark) = summary.get(name).and_then(|r| leading_int(&r["packets"])) {
+            assert_eq!(
+                tshark - tshark_non_packets,
+                expected,
+                "{name}: capinfos and tshark disagree"
+            );
+        }
+        let damaged = src["tags"].split(' ').any(|t| t == "damaged_file");
+        let allowed = linktypes_for(&src["linktype"]);
+        let size = fs::metadata(pcaps.join(name)).map(|m| m.len()).unwrap_or(0);
+
+        let mut reader = match CaptureReader::open(pcaps.join(name)) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{name}: cannot open: {e}"));
+                continue;
+            }
+        };
+        let format_ok = matches!(
+            (src["file_format"].as_str(), reader.format()),
+            ("pcap", CaptureFormat::Pcap { nanos: false, .. })
+                | ("nsecpcap", CaptureFormat::Pcap { nanos: true, .. })
+                | ("pcapng", CaptureFormat::Pcapng)
+                | ("?", _)
+        );
+        if !format_ok {
+            failures.push(format!(
+                "{name}: format {:?}, capinfos says {}",
+                reader.format(),
+                src["file_format"]
+            ));
+        }
+        let mut count = 0u64;
+        let mut bad_link = None;
+        let result = loop {
+            match reader.next_packet() {
+                Ok(Some(p)) => {
+                    count += 1;
+                    if let Some(allowed) = allowed {
+                        if !allowed.contains(&p.link_type.0) && bad_link.is_none() {
+                            bad_link = Some(p.link_type);
+                        }
+                    }
+                    assert!(p.data.len() <= 16 << 20);
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        total_packets += count;
+        if reader.stats().skipped_blocks < tshark_non_packets {
+            failures.push(format!(
+                "{name}: fewer skipped blocks than tshark's extra records"
+            ));
+        }
+        if let Some(LinkType(l)) = bad_link {
+            failures.push(format!(
+                "{name}: link type {l}, capinfos says {}",
+                src["linktype"]
+            ));
+        }
+        if count != expected {
+            failures.push(format!(
+                "{name}: {count} packets, capinfos/tshark read {expected}"
+            ));
+        }
+        match (damaged, result) {
+            (false, Ok(())) => {
+                assert_eq!(
+                    reader.bytes_consumed(),
+                    size,
+                    "{name}: not all bytes consumed"
+                );
+            }
+            (false, Err(e)) => failures.push(format!("{name}: unexpected error: {e}")),
+            (true, Ok(())) => failures.push(format!("{name}: damaged file read cleanly")),
+            (true, Err(e)) => {
+                eprintln!("capture_corpus: {name}: {count} packets, then {e}");
+                // Offsets worked out by hand from the files (module comment).
+                let expected_at = match name.as_str() {
+                    "gopacket__le__test901.pcapng" => Some((CaptureErrorKind::Unsupported, 480)),
+                    "ndpi__fuzz-2021-10-13.pcap" => Some((CaptureErrorKind::Truncated, 237)),
+                    // 24 + six records; the 7th claims 4325376 bytes.
+                    "suricata__bug-1450-04__tls_DER-incomplete-header.pcap" => {
+                        Some((CaptureErrorKind::Corrupt, 5035))
+                    }
+                    _ => None,
+                };
+                if let Some(want) = expected_at {
+                    if (e.kind, e.offset) != want {
+                        failures.push(format!("{name}: {e}, expected {want:?}"));
+                    }
+                }
+                assert!(
+                    e.offset < size,
+                    "{name}: error offset {} past end",
+                    e.offset
+                );
+                assert!(
+                    e.offset >= reader.bytes_consumed(),
+                    "{name}: offset before last packet"
+                );
+                assert!(matches!(
+                    e.kind,
+                    CaptureErrorKind::Truncated
+                        | CaptureErrorKind::Corrupt
+                        | CaptureErrorKind::Unsupported
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "capture_corpus: {} files, {total_packets} packets, {} failures",
+        names.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "mismatches:\n{}", failures.join("\n"));
+}
