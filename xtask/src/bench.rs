@@ -189,8 +189,8 @@ struct Measured {
     frame_bytes: u64,
     cold: Duration,
     warm: Duration,
-    allocs_cold: f64,
-    allocs_warm: f64,
+    allocs_cold: u64,
+    allocs_warm: u64,
     peak_rss_kib: Option<u64>,
     skipped: u64,
     events: u64,
@@ -243,14 +243,13 @@ fn measure(data: &[u8], stage: Stage, repeat: u32) -> Result<Measured> {
         res?;
         allocs_warm += allocs;
     }
-    let pk = first.packets.max(1) as f64;
     Ok(Measured {
         packets: first.packets,
         frame_bytes: first.frame_bytes,
         cold: median(cold),
         warm: median(warm),
-        allocs_cold: allocs_cold as f64 / pk,
-        allocs_warm: allocs_warm as f64 / pk / f64::from(repeat),
+        allocs_cold,
+        allocs_warm: allocs_warm / u64::from(repeat),
         peak_rss_kib: peak_rss_kib(),
         skipped: first.skipped,
         events: first.events,
@@ -413,7 +412,7 @@ fn report(rows: &[Row], sizes: &[(String, usize)], args: &BenchArgs) -> String {
                 let rate = |d: Duration, n: u64| n as f64 / d.as_secs_f64().max(1e-9) / 1e6;
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.3} | {:.3} | {} | {} | {} |",
+                    "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.4} ({}) | {:.4} ({}) | {} | {} | {} |",
                     r.capture,
                     r.stage.name(),
                     m.packets,
@@ -421,7 +420,9 @@ fn report(rows: &[Row], sizes: &[(String, usize)], args: &BenchArgs) -> String {
                     rate(m.cold, m.frame_bytes),
                     rate(m.warm, m.packets),
                     rate(m.warm, m.frame_bytes),
+                    m.allocs_cold as f64 / m.packets.max(1) as f64,
                     m.allocs_cold,
+                    m.allocs_warm as f64 / m.packets.max(1) as f64,
                     m.allocs_warm,
                     m.peak_rss_kib.map_or_else(|| "?".into(), |k| format!("{:.0}", k as f64 / 1024.0)),
                     m.skipped,
@@ -441,7 +442,7 @@ fn report(rows: &[Row], sizes: &[(String, usize)], args: &BenchArgs) -> String {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "MB = 10^6 bytes of captured frame data. Cold: fresh state, includes `finish`. Warm: state from a warm-up pass over the same capture, timestamps shifted past its end, no `finish`. Allocations count allocs + reallocs during the timed passes."
+        "MB = 10^6 bytes of captured frame data. Cold: fresh state, includes `finish`. Warm: state from a warm-up pass over the same capture, timestamps shifted past its end, no `finish`. Allocations: allocs + reallocs per packet during one timed pass (total in parentheses)."
     );
     s
 }
