@@ -1,0 +1,476 @@
+//! `cargo xtask bench`: single-core throughput, allocations per packet and
+//! peak memory of each pipeline stage, on captures loaded into memory first
+//! (disk I/O is not measured).
+//!
+//! Stages, each a superset of the one before:
+//! - `read`: `CaptureReader` over an in-memory cursor;
+//! - `extract`: + `FiveTupleExtractor::extract`;
+//! - `track`: + `FlowTracker::track` (events go to a counting sink), then `finish`;
+//! - `pipeline`: the same work through `FlowPipeline::five_tuple`.
+//!
+//! "Cold" passes start from fresh state (the reader, the extractor, an empty
+//! flow table); "warm" passes reuse the state of a warm-up pass over the
+//! same capture, with timestamps shifted past the capture's end so time
+//! still only moves forward: the flow table is already grown, which is the
+//! steady state of a long-running capture. Cold passes end with `finish`;
+//! warm ones do not.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::io::Cursor;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, ValueEnum};
+use flowscope::capture::CaptureReader;
+use flowscope::driver::FlowPipeline;
+use flowscope::extract::{ExtractConfig, FiveTupleExtractor};
+use flowscope::track::{FlowTracker, TrackerConfig};
+use flowscope_core::{FiveTuple, FlowEvent, FlowExtractor, PacketView, Timestamp};
+use stats_alloc::Region;
+
+/// Options of `cargo xtask bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Extra capture files to measure (pcap or pcapng); repeatable.
+    #[arg(long = "capture")]
+    captures: Vec<PathBuf>,
+    /// Packets in the generated capture (flows = packets / 100).
+    #[arg(long, default_value_t = 3_000_000)]
+    packets: u64,
+    /// Timed passes per stage and temperature; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    repeat: u32,
+    /// Which stage(s) to run.
+    #[arg(long, value_enum, default_value_t = StageArg::All)]
+    stage: StageArg,
+    /// Do not generate or measure the synthetic capture (only --capture files).
+    #[arg(long)]
+    no_gen: bool,
+}
+
+/// `--stage` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StageArg {
+    /// Capture reader only.
+    Read,
+    /// Reader + extractor.
+    Extract,
+    /// Reader + extractor + tracker.
+    Track,
+    /// Reader + FlowPipeline.
+    Pipeline,
+    /// Every stage.
+    All,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Read,
+    Extract,
+    Track,
+    Pipeline,
+}
+
+impl Stage {
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Read => "read",
+            Stage::Extract => "read+extract",
+            Stage::Track => "read+extract+track",
+            Stage::Pipeline => "FlowPipeline",
+        }
+    }
+}
+
+/// Per-pass state that warm passes keep.
+enum State {
+    Read,
+    Extract(FiveTupleExtractor),
+    Track(FiveTupleExtractor, Box<FlowTracker<FiveTuple>>),
+    Pipeline(Box<FlowPipeline<FiveTupleExtractor>>),
+}
+
+impl State {
+    fn new(stage: Stage) -> Self {
+        match stage {
+            Stage::Read => State::Read,
+            Stage::Extract => State::Extract(FiveTupleExtractor::new(ExtractConfig::default())),
+            Stage::Track => State::Track(
+                FiveTupleExtractor::new(ExtractConfig::default()),
+                Box::new(FlowTracker::new(TrackerConfig::default())),
+            ),
+            Stage::Pipeline => State::Pipeline(Box::new(FlowPipeline::five_tuple(
+                ExtractConfig::default(),
+                TrackerConfig::default(),
+            ))),
+        }
+    }
+}
+
+/// What one pass saw.
+#[derive(Clone, Copy, Debug, Default)]
+struct Pass {
+    packets: u64,
+    frame_bytes: u64,
+    first_ns: u64,
+    last_ns: u64,
+    skipped: u64,
+    events: u64,
+}
+
+/// One pass over `data`, timestamps moved `shift_ns` later; `finish` ends
+/// every flow at the end (cold passes).
+fn pass(data: &[u8], state: &mut State, shift_ns: u64, finish: bool) -> Result<Pass> {
+    let mut reader = CaptureReader::new(Cursor::new(data)).map_err(|e| anyhow!("{e}"))?;
+    let mut p = Pass::default();
+    let mut events = 0u64;
+    let mut sink = |ev: &FlowEvent<FiveTuple>| {
+        events += 1;
+        black_box(ev);
+    };
+    loop {
+        let pkt = match reader.next_packet() {
+            Ok(Some(pkt)) => pkt,
+            Ok(None) => break,
+            Err(e) => return Err(anyhow!("{e}")),
+        };
+        let mut pkt: PacketView<'_> = pkt;
+        if shift_ns != 0 {
+            pkt.ts = Timestamp::from_nanos(pkt.ts.as_nanos().saturating_add(shift_ns));
+        }
+        if p.packets == 0 {
+            p.first_ns = pkt.ts.as_nanos();
+        }
+        p.last_ns = pkt.ts.as_nanos();
+        p.packets += 1;
+        p.frame_bytes += pkt.data.len() as u64;
+        match state {
+            State::Read => {
+                black_box(&pkt);
+            }
+            State::Extract(x) => match x.extract(&pkt) {
+                Ok(ex) => {
+                    black_box(&ex);
+                }
+                Err(_) => p.skipped += 1,
+            },
+            State::Track(x, t) => match x.extract(&pkt) {
+                Ok(ex) => {
+                    black_box(t.track(&pkt, &ex, &mut sink));
+                }
+                Err(_) => p.skipped += 1,
+            },
+            State::Pipeline(pl) => pl.process(&pkt, &mut sink),
+        }
+    }
+    if finish {
+        match state {
+            State::Track(_, t) => t.finish(&mut sink),
+            State::Pipeline(pl) => pl.finish(&mut sink),
+            _ => {}
+        }
+    }
+    p.events = events;
+    Ok(p)
+}
+
+/// A measurement of one stage on one capture.
+struct Row {
+    capture: String,
+    stage: Stage,
+    outcome: Result<Measured, String>,
+}
+
+struct Measured {
+    packets: u64,
+    frame_bytes: u64,
+    cold: Duration,
+    warm: Duration,
+    allocs_cold: u64,
+    allocs_warm: u64,
+    peak_rss_kib: Option<u64>,
+    skipped: u64,
+    events: u64,
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// Allocation count of `f`, with its result.
+fn counting<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let region = Region::new(crate::GLOBAL);
+    let out = f();
+    let c = region.change();
+    (out, c.allocations as u64 + c.reallocations as u64)
+}
+
+fn measure(data: &[u8], stage: Stage, repeat: u32) -> Result<Measured> {
+    reset_peak_rss();
+    let repeat = repeat.max(1);
+    // Cold: fresh state each time.
+    let mut cold = Vec::new();
+    let mut allocs_cold = 0;
+    let mut first = Pass::default();
+    for i in 0..repeat {
+        let start = Instant::now();
+        let (res, allocs) = counting(|| {
+            let mut st = State::new(stage);
+            pass(data, &mut st, 0, true)
+        });
+        cold.push(start.elapsed());
+        let p = res?;
+        if i == 0 {
+            first = p;
+            allocs_cold = allocs;
+        }
+    }
+    // Warm: one warm-up pass, then passes over the same data, each shifted
+    // past the previous one.
+    let span = first.last_ns.saturating_sub(first.first_ns) + 1_000_000_000;
+    let mut st = State::new(stage);
+    pass(data, &mut st, 0, false)?;
+    let mut warm = Vec::new();
+    let mut allocs_warm = 0;
+    for k in 1..=u64::from(repeat) {
+        let start = Instant::now();
+        let (res, allocs) = counting(|| pass(data, &mut st, k * span, false));
+        warm.push(start.elapsed());
+        res?;
+        allocs_warm += allocs;
+    }
+    Ok(Measured {
+        packets: first.packets,
+        frame_bytes: first.frame_bytes,
+        cold: median(cold),
+        warm: median(warm),
+        allocs_cold,
+        allocs_warm: allocs_warm / u64::from(repeat),
+        peak_rss_kib: peak_rss_kib(),
+        skipped: first.skipped,
+        events: first.events,
+    })
+}
+
+/// Resets VmHWM to the current RSS (Linux: writing 5 to clear_refs), so
+/// each stage reports its own peak. Best effort.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident set size (VmHWM) in KiB, on Linux.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn label(packets: u64) -> String {
+    if packets >= 1_000_000 && packets.is_multiple_of(1_000_000) {
+        format!("{}M", packets / 1_000_000)
+    } else if packets >= 1_000 && packets.is_multiple_of(1_000) {
+        format!("{}k", packets / 1_000)
+    } else {
+        packets.to_string()
+    }
+}
+
+/// The generated capture, created if absent.
+fn generated_capture(packets: u64) -> Result<PathBuf> {
+    let dir = crate::workspace_root().join("target").join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("mix-{}.pcap", label(packets)));
+    if !path.exists() {
+        eprintln!("generating {} ...", path.display());
+        let cfg = crate::gen::GenConfig {
+            packets,
+            flows: (packets / 100).max(1),
+            ..crate::gen::GenConfig::default()
+        };
+        crate::write_capture(&cfg, &path)?;
+    }
+    Ok(path)
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    let msg = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into());
+    msg.lines().next().unwrap_or("").to_string()
+}
+
+/// Runs the benchmark and prints the Markdown report on stdout.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let mut inputs = Vec::new();
+    if !args.no_gen {
+        inputs.push(generated_capture(args.packets)?);
+    }
+    inputs.extend(args.captures.iter().cloned());
+    let stages: &[Stage] = match args.stage {
+        StageArg::Read => &[Stage::Read],
+        StageArg::Extract => &[Stage::Extract],
+        StageArg::Track => &[Stage::Track],
+        StageArg::Pipeline => &[Stage::Pipeline],
+        StageArg::All => &[Stage::Read, Stage::Extract, Stage::Track, Stage::Pipeline],
+    };
+    // A stage whose code is still a stub panics; report it and go on.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut rows = Vec::new();
+    let mut sizes = Vec::new();
+    for path in &inputs {
+        let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        sizes.push((name.clone(), data.len()));
+        for &stage in stages {
+            eprintln!("{name}: {} ...", stage.name());
+            let outcome =
+                match catch_unwind(AssertUnwindSafe(|| measure(&data, stage, args.repeat))) {
+                    Ok(Ok(m)) => Ok(m),
+                    Ok(Err(e)) => Err(format!("error: {e}")),
+                    Err(p) => Err(format!("not run: panicked ({})", panic_message(p.as_ref()))),
+                };
+            rows.push(Row {
+                capture: name.clone(),
+                stage,
+                outcome,
+            });
+        }
+    }
+    std::panic::set_hook(default_hook);
+    print!("{}", report(&rows, &sizes, args));
+    Ok(())
+}
+
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("cargo xtask {}", args.join(" "))
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn tool_output(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+fn report(rows: &[Row], sizes: &[(String, usize)], args: &BenchArgs) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Command: `{}`", command_line());
+    let _ = writeln!(
+        s,
+        "Machine: {} ({} logical CPUs); {}; flowscope {}; one thread; median of {} passes.",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        tool_output("rustc", &["-V"]),
+        tool_output("git", &["rev-parse", "--short", "HEAD"]),
+        args.repeat.max(1),
+    );
+    for (name, len) in sizes {
+        let _ = writeln!(
+            s,
+            "Capture `{name}`: {:.1} MiB, held in memory (counted in peak RSS).",
+            *len as f64 / 1048576.0
+        );
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "| capture | stage | packets | cold Mpkt/s | cold MB/s | warm Mpkt/s | warm MB/s | allocs/pkt cold | allocs/pkt warm | peak RSS MiB | skipped | events |"
+    );
+    let _ = writeln!(
+        s,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in rows {
+        match &r.outcome {
+            Ok(m) => {
+                let rate = |d: Duration, n: u64| n as f64 / d.as_secs_f64().max(1e-9) / 1e6;
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.4} ({}) | {:.4} ({}) | {} | {} | {} |",
+                    r.capture,
+                    r.stage.name(),
+                    m.packets,
+                    rate(m.cold, m.packets),
+                    rate(m.cold, m.frame_bytes),
+                    rate(m.warm, m.packets),
+                    rate(m.warm, m.frame_bytes),
+                    m.allocs_cold as f64 / m.packets.max(1) as f64,
+                    m.allocs_cold,
+                    m.allocs_warm as f64 / m.packets.max(1) as f64,
+                    m.allocs_warm,
+                    m.peak_rss_kib.map_or_else(|| "?".into(), |k| format!("{:.0}", k as f64 / 1024.0)),
+                    m.skipped,
+                    m.events,
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {e} | | | | | | | | | |",
+                    r.capture,
+                    r.stage.name()
+                );
+            }
+        }
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "MB = 10^6 bytes of captured frame data. Cold: fresh state, includes `finish`. Warm: state from a warm-up pass over the same capture, timestamps shifted past its end, no `finish`. Allocations: allocs + reallocs per packet during one timed pass (total in parentheses)."
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        assert_eq!(label(3_000_000), "3M");
+        assert_eq!(label(100_000), "100k");
+        assert_eq!(label(1234), "1234");
+    }
+
+    #[test]
+    fn median_of_odd_and_even() {
+        let d = Duration::from_millis;
+        assert_eq!(median(vec![d(3), d(1), d(2)]), d(2));
+        assert_eq!(median(vec![d(4), d(1)]), d(4));
+        assert_eq!(median(vec![]), Duration::ZERO);
+    }
+
+    #[test]
+    fn peak_rss_reads_proc() {
+        // Linux only; VmHWM is at least a few hundred KiB for any process.
+        if std::path::Path::new("/proc/self/status").exists() {
+            assert!(peak_rss_kib().is_some_and(|k| k > 100));
+        }
+    }
+}
