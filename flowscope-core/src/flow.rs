@@ -407,6 +407,33 @@ pub struct FlowRecord<K> {
     pub source: Option<u32>,
 }
 
+impl<K> FlowRecord<K> {
+    /// A record for a flow that has seen nothing yet: zero counters, empty
+    /// history, [`FlowState::New`], [`ConnState::OTH`], inactive TCP
+    /// endpoints, no Community ID, no encapsulation, ended by
+    /// [`EndReason::Finished`]. The struct is `#[non_exhaustive]`, so other
+    /// crates (the tracker, tests) build records with this and then set the
+    /// public fields.
+    pub fn new(key: K, id: FlowId, initiator: Orientation, l4: L4Proto) -> Self {
+        FlowRecord {
+            key,
+            id,
+            initiator,
+            l4,
+            stats: FlowStats::default(),
+            state: FlowState::New,
+            end_reason: EndReason::Finished,
+            history: HistoryString::default(),
+            conn_state: ConnState::OTH,
+            tcp_states: (TcpEndpointState::Inactive, TcpEndpointState::Inactive),
+            tcp_flags: (TcpFlags::default(), TcpFlags::default()),
+            community_id: None,
+            encap: EncapSummary::default(),
+            source: None,
+        }
+    }
+}
+
 impl FlowRecord<FiveTuple> {
     /// `(src, sport, dst, dport)` with the initiator as source.
     pub fn endpoints(&self) -> (IpAddr, u16, IpAddr, u16) {
