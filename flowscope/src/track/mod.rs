@@ -1,15 +1,39 @@
 //! The flow table: bidirectional flows, the TCP state machine, Zeek history
 //! and conn_state, timeouts, LRU eviction and Community ID.
 //!
-//! SKELETON: the public API below is the contract the other modules build
-//! against; bodies are filled in by the track work.
+//! Data flow for one packet ([`FlowTracker::track`]):
+//! 1. the tracker clock moves to the packet time and flows whose timeout has
+//!    passed are ended (`table.rs`; deadlines from `timeout.rs`);
+//! 2. the packet's flow is looked up (one hash lookup) or created;
+//! 3. counters are updated and, for TCP, the per-endpoint state machine and
+//!    history letters advance (`tcp.rs`, after Zeek's TCP analyzer);
+//! 4. when a flow ends, its [`FlowRecord`](flowscope_core::FlowRecord) is built
+//!    with Zeek's `conn_state` (`conn_state.rs`) and the Community ID
+//!    ([`community_id()`]).
+//!
+//! Everything is deterministic: time comes only from packet timestamps (or
+//! [`FlowTracker::advance_to`]), flows end oldest first, and flow ids are a
+//! fixed-seed hash of the key and the first timestamp.
+
+mod community_id;
+mod conn_state;
+mod flow;
+mod history;
+mod table;
+mod tcp;
+mod timeout;
+
+#[cfg(test)]
+mod tests;
 
 use core::time::Duration;
 
 use flowscope_core::{
-    CommunityId, Extracted, FiveTuple, FlowEvent, FlowId, FlowKey, FlowSide, IpPair, MacPair,
-    Orientation, PacketView, Timestamp,
+    CommunityId, FiveTuple, FlowId, FlowKey, FlowSide, IpPair, MacPair, Orientation,
 };
+
+pub use community_id::community_id;
+pub use table::FlowTracker;
 
 /// Flow table limits and timeouts. Defaults follow Zeek's.
 #[derive(Clone, Debug)]
@@ -66,11 +90,6 @@ impl TrackedKey for FiveTuple {
 impl TrackedKey for IpPair {}
 impl TrackedKey for MacPair {}
 
-/// Community ID v1 of a 5-tuple flow (spec: corelight/community-id-spec).
-pub fn community_id(_key: &FiveTuple, _initiator: Orientation, _seed: u16) -> CommunityId {
-    todo!("community id")
-}
-
 /// What the tracker did with one packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -109,50 +128,5 @@ impl TrackerStats {
     /// Flows ended for any reason.
     pub fn ended(&self) -> u64 {
         self.ended_timeout + self.ended_evicted + self.ended_finished + self.ended_reused
-    }
-}
-
-/// The flow table for one worker.
-pub struct FlowTracker<K: TrackedKey> {
-    _config: TrackerConfig,
-    _stats: TrackerStats,
-    _k: core::marker::PhantomData<K>,
-}
-
-impl<K: TrackedKey> FlowTracker<K> {
-    /// An empty table.
-    pub fn new(config: TrackerConfig) -> Self {
-        FlowTracker {
-            _config: config,
-            _stats: TrackerStats::default(),
-            _k: Default::default(),
-        }
-    }
-
-    /// Counts one extracted packet into its flow, creating, ending or
-    /// expiring flows as needed; every event goes to `sink` in order.
-    pub fn track(
-        &mut self,
-        _pkt: &PacketView<'_>,
-        _ex: &Extracted<K>,
-        _sink: &mut impl FnMut(&FlowEvent<K>),
-    ) -> TrackOutcome {
-        todo!("track")
-    }
-
-    /// Moves the tracker's clock to `now` (if later) and ends every flow
-    /// whose timeout has passed. For live capture when no packet arrives.
-    pub fn advance_to(&mut self, _now: Timestamp, _sink: &mut impl FnMut(&FlowEvent<K>)) {
-        todo!("advance_to")
-    }
-
-    /// Ends every flow (`EndReason::Finished`): call at end of input.
-    pub fn finish(&mut self, _sink: &mut impl FnMut(&FlowEvent<K>)) {
-        todo!("finish")
-    }
-
-    /// Counters so far.
-    pub fn stats(&self) -> TrackerStats {
-        self._stats
     }
 }

@@ -1,0 +1,303 @@
+//! The flow table of one worker: lookup, creation, expiry and eviction.
+
+use core::num::NonZeroUsize;
+
+use flowscope_core::{EndReason, Extracted, FlowEvent, FlowSide, L4Proto, PacketView, Timestamp};
+use lru::LruCache;
+
+use super::flow::{first_extra, flow_id, Extra, ExtraSlab, FirstEncap, Flow, NO_EXTRA};
+use super::history::scaled_hit;
+use super::tcp::letter;
+use super::timeout::Timeouts;
+use super::{TrackOutcome, TrackedKey, TrackerConfig, TrackerStats};
+
+/// How often (tracker-clock time) the whole table is swept for flows whose
+/// short timeout passed while they sat behind longer-lived ones in LRU order.
+const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// The flow table for one worker.
+///
+/// Flows live in an LRU list keyed by the canonical key: a packet of an
+/// existing flow costs one hash lookup (which also moves the flow to the
+/// most-recent end) and no allocation. The tracker clock is the latest packet
+/// time seen; a flow ends when the clock passes its deadline (last packet
+/// time plus its state's timeout), found either at the LRU tail, by a full
+/// sweep every second of tracker time, or when its next packet arrives.
+pub struct FlowTracker<K: TrackedKey> {
+    config: TrackerConfig,
+    timeouts: Timeouts,
+    stats: TrackerStats,
+    table: LruCache<K, Flow, ahash::RandomState>,
+    extras: ExtraSlab,
+    /// Latest time seen (packets or `advance_to`), ns.
+    clock: u64,
+    /// Clock value at or after which the next full sweep runs.
+    next_sweep: u64,
+    /// Keys found expired by a sweep; kept to reuse its allocation.
+    scratch: Vec<K>,
+}
+
+impl<K: TrackedKey> FlowTracker<K> {
+    /// An empty table. `max_flows` of 0 is treated as 1.
+    pub fn new(config: TrackerConfig) -> Self {
+        let cap = NonZeroUsize::new(config.max_flows).unwrap_or(NonZeroUsize::MIN);
+        FlowTracker {
+            timeouts: Timeouts::new(&config),
+            config,
+            stats: TrackerStats::default(),
+            table: LruCache::with_hasher(cap, ahash::RandomState::new()),
+            extras: ExtraSlab::default(),
+            clock: 0,
+            next_sweep: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Counts one extracted packet into its flow, creating, ending or
+    /// expiring flows as needed; every event goes to `sink` in order.
+    pub fn track(
+        &mut self,
+        pkt: &PacketView<'_>,
+        ex: &Extracted<K>,
+        sink: &mut impl FnMut(&FlowEvent<K>),
+    ) -> TrackOutcome {
+        let ts = pkt.ts.as_nanos();
+        if ts < self.clock {
+            self.stats.ts_backwards += 1;
+        }
+        self.clock = self.clock.max(ts);
+        self.expire(sink);
+        self.stats.packets += 1;
+
+        let clock = self.clock;
+        let end = match self.table.get_mut(&ex.key) {
+            Some(flow) => {
+                if clock > flow.deadline(&self.timeouts) {
+                    // Idle past its timeout but not yet swept.
+                    EndReason::Timeout
+                } else if is_reuse(flow, ex) {
+                    EndReason::Reused
+                } else {
+                    let side = flow.side_of(ex.orientation);
+                    flow.count(side, pkt, ex);
+                    let side = apply(flow, side, ex, &mut self.extras);
+                    return TrackOutcome {
+                        id: flow_id(&ex.key, flow.first()),
+                        side,
+                        new_flow: false,
+                    };
+                }
+            }
+            None => return self.create(pkt, ex, sink),
+        };
+        if let Some((k, f)) = self.table.pop_entry(&ex.key) {
+            self.end(k, f, end, sink);
+        }
+        self.create(pkt, ex, sink)
+    }
+
+    /// Moves the tracker's clock to `now` (if later) and ends every flow
+    /// whose timeout has passed. For live capture when no packet arrives.
+    pub fn advance_to(&mut self, now: Timestamp, sink: &mut impl FnMut(&FlowEvent<K>)) {
+        self.clock = self.clock.max(now.as_nanos());
+        self.expire(sink);
+    }
+
+    /// Ends every flow (`EndReason::Finished`), least recently active first:
+    /// call at end of input.
+    pub fn finish(&mut self, sink: &mut impl FnMut(&FlowEvent<K>)) {
+        while let Some((k, f)) = self.table.pop_lru() {
+            self.end(k, f, EndReason::Finished, sink);
+        }
+    }
+
+    /// Records a content gap found by reassembly in `side`'s stream of the
+    /// flow `key`: adds `missed_bytes` and the logarithmic `G`/`g` history
+    /// letter (Zeek `TCP_Endpoint::Gap`). Returns false when no such flow is
+    /// in the table. Does not count as activity.
+    pub fn note_gap(&mut self, key: &K, side: FlowSide, missed_bytes: u64) -> bool {
+        let Some(flow) = self.table.peek_mut(key) else {
+            return false;
+        };
+        if flow.extra == NO_EXTRA {
+            flow.extra = self.extras.alloc(Extra::default());
+        }
+        let i = usize::from(side == FlowSide::Responder);
+        let gaps = match self.extras.get_mut(flow.extra) {
+            Some(x) => {
+                if let Some(m) = x.missed.get_mut(i) {
+                    *m = m.saturating_add(missed_bytes);
+                }
+                match x.gaps.get_mut(i) {
+                    Some(g) => {
+                        *g = g.saturating_add(1);
+                        *g
+                    }
+                    None => 0,
+                }
+            }
+            // No slot left (over 4 billion live flows): the letter still counts once.
+            None => 1,
+        };
+        if scaled_hit(gaps) {
+            flow.history.push(letter(b'G', i == 0));
+        }
+        true
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> TrackerStats {
+        self.stats
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &TrackerConfig {
+        &self.config
+    }
+
+    /// Flows in the table now.
+    pub fn active_flows(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Memory one table entry takes: key and flow state together with the
+    /// LRU node's two list links, plus one hash-table slot (two pointers and
+    /// a control byte). Not included: the allocator's per-node header, the
+    /// hash table's spare buckets (it keeps at most 7/8 of its buckets full
+    /// and rounds their count up to a power of two, so 1.14 to 2.3 slots per
+    /// entry are preallocated), and the out-of-line slot of flows with
+    /// tunnel, capture-source or gap data.
+    pub const fn entry_bytes() -> usize {
+        use core::mem::size_of;
+        size_of::<(K, Flow, *const u8, *const u8)>() + 2 * size_of::<usize>() + 1
+    }
+
+    /// Ends flows whose deadline passed: the LRU tail while it is expired,
+    /// and, once per second of tracker time, every expired flow, least
+    /// recently active first.
+    fn expire(&mut self, sink: &mut impl FnMut(&FlowEvent<K>)) {
+        loop {
+            match self.table.peek_lru() {
+                Some((_, f)) if self.clock > f.deadline(&self.timeouts) => {}
+                _ => break,
+            }
+            if let Some((k, f)) = self.table.pop_lru() {
+                self.end(k, f, EndReason::Timeout, sink);
+            }
+        }
+        if self.clock < self.next_sweep {
+            return;
+        }
+        self.next_sweep = self.clock.saturating_add(SWEEP_INTERVAL_NS);
+        let mut keys = core::mem::take(&mut self.scratch);
+        keys.clear();
+        // `iter` runs from the most recently used; reversed, oldest first.
+        keys.extend(
+            self.table
+                .iter()
+                .rev()
+                .filter(|(_, f)| self.clock > f.deadline(&self.timeouts))
+                .map(|(k, _)| k.clone()),
+        );
+        for k in &keys {
+            if let Some((k, f)) = self.table.pop_entry(k) {
+                self.end(k, f, EndReason::Timeout, sink);
+            }
+        }
+        keys.clear();
+        self.scratch = keys;
+    }
+
+    /// Creates the flow of a packet that has none.
+    fn create(
+        &mut self,
+        pkt: &PacketView<'_>,
+        ex: &Extracted<K>,
+        sink: &mut impl FnMut(&FlowEvent<K>),
+    ) -> TrackOutcome {
+        // A SYN-ACK first: its receiver started the connection, and Zeek
+        // marks the flip with `^` (Connection::FlipRoles).
+        let syn_ack_first =
+            ex.l4 == L4Proto::Tcp && ex.tcp.is_some_and(|t| t.flags.syn() && t.flags.ack());
+        let initiator = if syn_ack_first {
+            ex.orientation.reverse()
+        } else {
+            ex.orientation
+        };
+        let fe = FirstEncap::of(&ex.encap);
+        let extra = first_extra(&fe, pkt.source).map_or(NO_EXTRA, |x| self.extras.alloc(x));
+        let mut flow = Flow::new(pkt.ts, ex.l4, initiator, fe.vlans, fe.vlan_count, extra);
+        if syn_ack_first {
+            flow.history.push(b'^');
+        }
+        let side = flow.side_of(ex.orientation);
+        flow.count(side, pkt, ex);
+        let side = apply(&mut flow, side, ex, &mut self.extras);
+        let id = flow_id(&ex.key, pkt.ts);
+        self.stats.flows_created += 1;
+        // The key is not in the table, so `push` only ever returns the least
+        // recently used flow it evicted, whose node it reuses.
+        if let Some((k, f)) = self.table.push(ex.key.clone(), flow) {
+            self.end(k, f, EndReason::Evicted, sink);
+        }
+        self.stats.active = self.table.len() as u64;
+        sink(&FlowEvent::Started {
+            key: ex.key.clone(),
+            id,
+            ts: pkt.ts,
+            initiator,
+        });
+        TrackOutcome {
+            id,
+            side,
+            new_flow: true,
+        }
+    }
+
+    /// Emits a flow's final record; the flow is already out of the table.
+    fn end(&mut self, key: K, flow: Flow, reason: EndReason, sink: &mut impl FnMut(&FlowEvent<K>)) {
+        let extra = match flow.extra {
+            NO_EXTRA => None,
+            i => self.extras.release(i),
+        };
+        let rec = flow.record(key, extra.as_ref(), reason, self.config.community_id_seed);
+        match reason {
+            EndReason::Evicted => self.stats.ended_evicted += 1,
+            EndReason::Finished => self.stats.ended_finished += 1,
+            EndReason::Reused => self.stats.ended_reused += 1,
+            _ => self.stats.ended_timeout += 1,
+        }
+        self.stats.active = self.table.len() as u64;
+        sink(&FlowEvent::Ended(rec));
+    }
+
+    #[cfg(test)]
+    pub(crate) fn extras_in_use(&self) -> usize {
+        self.extras.in_use()
+    }
+}
+
+/// Runs the protocol logic for a packet of `side` and applies a role flip;
+/// returns the sender's side afterwards.
+fn apply<K>(flow: &mut Flow, side: usize, ex: &Extracted<K>, extras: &mut ExtraSlab) -> FlowSide {
+    let mut side = side;
+    if flow.observe(side, ex) {
+        let x = extras.get_mut(flow.extra);
+        flow.flip(x);
+        side = 1 - side;
+    }
+    if side == 0 {
+        FlowSide::Initiator
+    } else {
+        FlowSide::Responder
+    }
+}
+
+/// A fresh SYN (no ACK) on a TCP flow that was closed or reset starts a new
+/// connection on the same tuple (Zeek `TCPSessionAdapter::IsReuse`).
+fn is_reuse<K>(flow: &Flow, ex: &Extracted<K>) -> bool {
+    flow.l4() == L4Proto::Tcp
+        && ex.l4 == L4Proto::Tcp
+        && ex.tcp.is_some_and(|t| t.flags.syn() && !t.flags.ack())
+        && flow.state() == flowscope_core::FlowState::Closed
+}
