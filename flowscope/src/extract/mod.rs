@@ -1,9 +1,51 @@
 //! Link types, decapsulation and flow keys: frame bytes in, [`Extracted`] out.
 //!
-//! SKELETON: the public API below is the contract the other modules build
-//! against; bodies are filled in by the extract work.
+//! One shared layer walk ([`decode`]) turns a frame into the facts of its
+//! innermost IP packet ([`Decoded`]); the extractors only differ in the key
+//! they build from those facts. Data flow, module by module:
+//! link header (`decode::link_start`) → shims (`shim`: Ethernet, VLAN, MPLS,
+//! PPPoE, PPP) → IP (`ip`) → tunnels (`tunnel`, back to a shim or IP) →
+//! transport (`transport`), optionally checksums (`checksum`).
+//!
+//! Supported link types: Ethernet, raw IP (101, 12, 14, 228, 229), BSD
+//! null/loopback (0, 108), Linux cooked v1/v2 (113, 276), PPP (9) and Cisco
+//! HDLC (104). Tunnels unwrapped (with [`ExtractConfig::decap_tunnels`]):
+//! IP-in-IP and 6in4, GRE (plain, keyed, sequenced, transparent Ethernet,
+//! MPLS, ERSPAN I/II/III, PPTP), VXLAN, Geneve, GTP-U and MPLS-over-UDP.
+//! A packet on a tunnel port that does not look like the tunnel, or a tunnel
+//! payload that is not IP (GRE keepalives, PPTP control), keys the outer flow.
+//!
+//! Lengths: `ip_len` and `payload_wire_len` come from the IP length fields.
+//! A packet longer than the captured bytes is fine when the capture was
+//! snapped (`PacketView::wire_len` says so) and `Malformed(TruncatedIp)`
+//! when it was not (Zeek's `truncated_IP`). Bytes past the IP length (link
+//! padding, trailers) are never payload. A zero IPv4 total length (TCP
+//! segmentation offload) or IPv6 payload length (jumbogram) stands for the
+//! captured length.
+//!
+//! Non-first fragments are `Skip::Fragment` for every extractor; first
+//! fragments are keyed and flagged in `Extracted::first_fragment`.
 
-use flowscope_core::{Extracted, FiveTuple, FlowExtractor, IpPair, MacPair, PacketView, Skip};
+mod addr;
+mod bytes;
+mod checksum;
+mod decode;
+mod ip;
+mod shim;
+mod transport;
+mod tunnel;
+
+#[cfg(test)]
+mod tests;
+
+pub use decode::{decode, Decoded};
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use flowscope_core::{
+    Extracted, FiveTuple, FlowExtractor, IpPair, L4Proto, LinkType, MacPair, MalformedReason,
+    Orientation, PacketView, Skip,
+};
 
 /// How extractors decode frames.
 #[derive(Clone, Debug)]
@@ -12,8 +54,9 @@ pub struct ExtractConfig {
     /// Unwrap tunnels (GRE, ERSPAN, VXLAN, Geneve, GTP-U, IP-in-IP) to the
     /// inner flow (default). When false, the outer flow is keyed.
     pub decap_tunnels: bool,
-    /// Verify TCP/UDP/ICMP checksums (default off: offloaded captures carry
-    /// wrong checksums). Bad ones become Zeek's history letter `c`.
+    /// Verify the innermost IPv4 header and TCP/UDP/ICMP/ICMPv6 checksums
+    /// (default off: offloaded captures carry wrong checksums). Bad ones
+    /// become Zeek's history letter `c`.
     pub verify_checksums: bool,
     /// UDP destination ports decoded as VXLAN (default 4789 and 8472).
     pub vxlan_ports: [u16; 2],
@@ -54,8 +97,19 @@ impl FiveTupleExtractor {
 
 impl FlowExtractor for FiveTupleExtractor {
     type Key = FiveTuple;
-    fn extract(&self, _pkt: &PacketView<'_>) -> Result<Extracted<FiveTuple>, Skip> {
-        todo!("extract")
+    #[inline(always)]
+    fn extract(&self, pkt: &PacketView<'_>) -> Result<Extracted<FiveTuple>, Skip> {
+        let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let blank = FiveTuple {
+            lo_addr: any,
+            hi_addr: any,
+            lo_port: 0,
+            hi_port: 0,
+            proto: 0,
+        };
+        extract_with(pkt, &self.config, blank, |d| {
+            d.addrs.five_tuple(d.sport, d.dport, d.proto)
+        })
     }
 }
 
@@ -66,10 +120,20 @@ pub struct IpPairExtractor {
     pub config: ExtractConfig,
 }
 
+impl IpPairExtractor {
+    /// An extractor with these options.
+    pub fn new(config: ExtractConfig) -> Self {
+        IpPairExtractor { config }
+    }
+}
+
 impl FlowExtractor for IpPairExtractor {
     type Key = IpPair;
-    fn extract(&self, _pkt: &PacketView<'_>) -> Result<Extracted<IpPair>, Skip> {
-        todo!("extract")
+    #[inline(always)]
+    fn extract(&self, pkt: &PacketView<'_>) -> Result<Extracted<IpPair>, Skip> {
+        let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let blank = IpPair { lo: any, hi: any };
+        extract_with(pkt, &self.config, blank, |d| d.addrs.ip_pair())
     }
 }
 
@@ -80,9 +144,87 @@ pub struct MacPairExtractor {
     pub config: ExtractConfig,
 }
 
+impl MacPairExtractor {
+    /// An extractor with these options.
+    pub fn new(config: ExtractConfig) -> Self {
+        MacPairExtractor { config }
+    }
+}
+
 impl FlowExtractor for MacPairExtractor {
     type Key = MacPair;
-    fn extract(&self, _pkt: &PacketView<'_>) -> Result<Extracted<MacPair>, Skip> {
-        todo!("extract")
+    /// Frames of other link types are `UnsupportedLinkType`. Non-IP frames
+    /// (ARP, LLDP, …) are flows too, with `l4 = Other(0)` and no IP facts;
+    /// malformed IP packets and non-first fragments are skipped as for the
+    /// other extractors.
+    #[inline(always)]
+    fn extract(&self, pkt: &PacketView<'_>) -> Result<Extracted<MacPair>, Skip> {
+        if pkt.link_type != LinkType::ETHERNET {
+            return Err(Skip::UnsupportedLinkType(pkt.link_type));
+        }
+        let Some(h) = pkt.data.first_chunk::<14>() else {
+            return Err(Skip::Malformed(MalformedReason::TruncatedLink));
+        };
+        let (dst, src) = mac_pair(h);
+        let (key, o) = MacPair::from_directed(src, dst);
+        let mut e = Extracted::new(key, o, L4Proto::Other(0));
+        match decode(pkt, &self.config, &mut e.encap) {
+            Ok(d) => {
+                fill(&mut e, &d);
+                Ok(e)
+            }
+            // The encapsulation peeled before the non-IP payload stays.
+            Err(Skip::NotIp { .. }) => Ok(e),
+            Err(skip) => Err(skip),
+        }
     }
+}
+
+/// `(dst, src)` of an Ethernet header.
+#[inline]
+fn mac_pair(h: &[u8; 14]) -> ([u8; 6], [u8; 6]) {
+    let [d0, d1, d2, d3, d4, d5, s0, s1, s2, s3, s4, s5, _, _] = *h;
+    ([d0, d1, d2, d3, d4, d5], [s0, s1, s2, s3, s4, s5])
+}
+
+/// Decodes `pkt` and keys it with `key`.
+///
+/// The result is built in place: the walk writes the encapsulation stack
+/// straight into the returned value, which saves copying the ~400-byte
+/// [`Extracted`] on every packet.
+#[inline(always)]
+fn extract_with<K>(
+    pkt: &PacketView<'_>,
+    config: &ExtractConfig,
+    blank: K,
+    key: impl FnOnce(&Decoded) -> (K, Orientation),
+) -> Result<Extracted<K>, Skip> {
+    let mut r = Ok(Extracted::new(
+        blank,
+        Orientation::LoToHi,
+        L4Proto::Other(0),
+    ));
+    if let Ok(e) = &mut r {
+        match decode(pkt, config, &mut e.encap) {
+            Ok(d) => {
+                (e.key, e.orientation) = key(&d);
+                fill(e, &d);
+            }
+            Err(skip) => return Err(skip),
+        }
+    }
+    r
+}
+
+/// Copies the per-packet facts every extractor reports.
+#[inline(always)]
+fn fill<K>(e: &mut Extracted<K>, d: &Decoded) {
+    e.l4 = d.l4;
+    e.tcp = d.tcp;
+    e.ip_version = d.ip_version;
+    e.ip_len = d.ip_len;
+    e.payload_wire_len = d.payload_wire_len;
+    e.payload = d.payload;
+    e.checksum = d.checksum;
+    e.first_fragment = d.first_fragment;
 }
