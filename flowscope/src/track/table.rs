@@ -2,7 +2,9 @@
 
 use core::num::NonZeroUsize;
 
-use flowscope_core::{EndReason, Extracted, FlowEvent, FlowSide, L4Proto, PacketView, Timestamp};
+use flowscope_core::{
+    EndReason, Extracted, FlowEvent, FlowSide, L4Proto, PacketView, TcpEndpointState, Timestamp,
+};
 use lru::LruCache;
 
 use super::flow::{first_extra, flow_id, Extra, ExtraSlab, FirstEncap, Flow, NO_EXTRA};
@@ -293,11 +295,44 @@ fn apply<K>(flow: &mut Flow, side: usize, ex: &Extracted<K>, extras: &mut ExtraS
     }
 }
 
-/// A fresh SYN (no ACK) on a TCP flow that was closed or reset starts a new
-/// connection on the same tuple (Zeek `TCPSessionAdapter::IsReuse`).
+/// Whether a SYN starts a new connection on this tuple, exactly as Zeek's
+/// `TCPSessionAdapter::IsReuse` (src/analyzer/protocol/tcp/TCP.cc) decides:
+/// only SYNs count (a SYN-ACK only for a half connection whose originator was
+/// never seen); once either endpoint has closed (`IsClosed()`: FIN or RST),
+/// any such SYN is a new connection; on an open connection, a SYN whose
+/// sequence number differs from the originator's start is one too, unless it
+/// is the initial SYN of a connection whose SYN and SYN-ACK arrived swapped.
 fn is_reuse<K>(flow: &Flow, ex: &Extracted<K>) -> bool {
-    flow.l4() == L4Proto::Tcp
-        && ex.l4 == L4Proto::Tcp
-        && ex.tcp.is_some_and(|t| t.flags.syn() && !t.flags.ack())
-        && flow.state() == flowscope_core::FlowState::Closed
+    let Some(tcp) = ex.tcp else { return false };
+    if flow.l4() != L4Proto::Tcp || ex.l4 != L4Proto::Tcp || !tcp.flags.syn() {
+        return false;
+    }
+    let [orig, resp] = &flow.ends;
+    let conn_orig = if tcp.flags.ack() {
+        if orig.state() != TcpEndpointState::Inactive {
+            return false; // not a half connection
+        }
+        // Deviation: Zeek would compare with the start of a responder it
+        // has never seen (0) when the originator's only packets were
+        // dropped for bad checksums; an unseen endpoint is no evidence of a
+        // new connection.
+        if resp.state() == TcpEndpointState::Inactive {
+            return false;
+        }
+        resp
+    } else {
+        orig
+    };
+    let is_closed = orig.did_close() || resp.did_close();
+    if is_closed {
+        return true;
+    }
+    if tcp.seq == conn_orig.start_seq() {
+        return false;
+    }
+    // SYN and SYN-ACK seen in swapped order: not a reuse (Zeek flips instead).
+    !(!tcp.flags.ack()
+        && conn_orig.state() == TcpEndpointState::SynAckSent
+        && resp.state() == TcpEndpointState::Inactive
+        && tcp.seq == resp.start_seq())
 }

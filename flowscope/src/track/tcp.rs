@@ -97,8 +97,12 @@ impl Endpoint {
             self.bits = (self.bits & (DID_CLOSE | FIN_SEEN)) | (cur << PREV_SHIFT) | new;
         }
     }
-    fn did_close(&self) -> bool {
+    pub(crate) fn did_close(&self) -> bool {
         self.bits & DID_CLOSE != 0
+    }
+    /// Zeek `StartSeq()`: the sequence number the endpoint started from.
+    pub(crate) fn start_seq(&self) -> u32 {
+        self.start
     }
     fn fin_seen(&self) -> bool {
         self.bits & FIN_SEEN != 0

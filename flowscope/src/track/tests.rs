@@ -213,13 +213,44 @@ fn syn_only_is_s0_and_repeated_syns_add_no_letter() {
     let mut h = Harness::new();
     h.tcp(0, true, S, 100, 0, 0);
     h.tcp(1000, true, S, 100, 0, 0); // same sequence number: no new `S`
-                                     // A new ISN while SYN_SENT re-initialises start_seq (init_endpoint), so
-                                     // its relative sequence is 0 again, equal to hist_last_SYN: no `S`.
-    h.tcp(3000, true, S, 5000, 0, 0);
     let r = h.only();
     assert_eq!((hist(&r), r.conn_state), ("S", ConnState::S0));
     assert_eq!(r.state, FlowState::New);
     assert_eq!(r.stats.initiator.stream_bytes, 0);
+    assert_eq!(r.stats.initiator.packets, 2);
+}
+
+#[test]
+fn syn_with_a_new_isn_while_syn_sent_is_a_new_connection() {
+    // Zeek IsReuse: on a connection that is not closed, a SYN whose sequence
+    // number differs from the originator's start is a reuse ("SYN_seq_jump").
+    let mut h = Harness::new();
+    h.tcp(0, true, S, 100, 0, 0);
+    let o = h.tcp(3000, true, S, 5000, 0, 0);
+    assert!(o.new_flow);
+    h.finish();
+    let e = h.ended();
+    assert_eq!(e.len(), 2);
+    assert_eq!((e[0].end_reason, hist(&e[0])), (EndReason::Reused, "S"));
+    assert_eq!((e[1].end_reason, hist(&e[1])), (EndReason::Finished, "S"));
+}
+
+#[test]
+fn syn_retransmitted_after_a_reset_is_a_new_connection() {
+    // A challenge ACK answered by the client's RST, then the client's SYN
+    // again with the same ISN (seen in suricata-verify tls-subjectaltname):
+    // the RST sets did_close, so Zeek's IsClosed() holds and IsReuse is true.
+    let mut h = Harness::new();
+    h.tcp(0, true, S, 100, 0, 0);
+    h.tcp(1, false, A, 7000, 9999, 0);
+    h.tcp(2, true, R, 9999, 0, 0);
+    let o = h.tcp(3000, true, S, 100, 0, 0);
+    assert!(o.new_flow);
+    h.finish();
+    let e = h.ended();
+    assert_eq!(e.len(), 2);
+    assert_eq!(e[0].end_reason, EndReason::Reused);
+    assert_eq!(e[0].conn_state, ConnState::RSTOS0);
 }
 
 #[test]
