@@ -28,7 +28,7 @@ use flowscope::capture::CaptureReader;
 use flowscope::driver::FlowPipeline;
 use flowscope::extract::{ExtractConfig, FiveTupleExtractor};
 use flowscope::track::{FlowTracker, TrackerConfig};
-use flowscope_core::{FiveTuple, FlowEvent, FlowExtractor, PacketView, Timestamp};
+use flowscope_core::{FiveTuple, FlowEvent, FlowExtractor, LinkType, PacketView, Timestamp};
 use stats_alloc::Region;
 
 /// Options of `cargo xtask bench`.
@@ -62,6 +62,8 @@ pub enum StageArg {
     Track,
     /// Reader + FlowPipeline.
     Pipeline,
+    /// Extractor + tracker over frames already in memory (no reader).
+    TrackMem,
     /// Every stage.
     All,
 }
@@ -72,6 +74,8 @@ enum Stage {
     Extract,
     Track,
     Pipeline,
+    ExtractMem,
+    TrackMem,
 }
 
 impl Stage {
@@ -81,7 +85,14 @@ impl Stage {
             Stage::Extract => "read+extract",
             Stage::Track => "read+extract+track",
             Stage::Pipeline => "FlowPipeline",
+            Stage::ExtractMem => "extract (frames in memory)",
+            Stage::TrackMem => "extract+track (frames in memory)",
         }
+    }
+
+    /// True for stages fed from a [`Frames`] arena instead of the reader.
+    fn in_memory(self) -> bool {
+        matches!(self, Stage::ExtractMem | Stage::TrackMem)
     }
 }
 
@@ -97,8 +108,10 @@ impl State {
     fn new(stage: Stage) -> Self {
         match stage {
             Stage::Read => State::Read,
-            Stage::Extract => State::Extract(FiveTupleExtractor::new(ExtractConfig::default())),
-            Stage::Track => State::Track(
+            Stage::Extract | Stage::ExtractMem => {
+                State::Extract(FiveTupleExtractor::new(ExtractConfig::default()))
+            }
+            Stage::Track | Stage::TrackMem => State::Track(
                 FiveTupleExtractor::new(ExtractConfig::default()),
                 Box::new(FlowTracker::new(TrackerConfig::default())),
             ),
@@ -121,49 +134,88 @@ struct Pass {
     events: u64,
 }
 
-/// One pass over `data`, timestamps moved `shift_ns` later; `finish` ends
+/// Every frame of a capture copied once into one arena, so that a pass can
+/// hand out `PacketView`s with no reader in the way, as a memory-mapped
+/// capture ring (AF_PACKET) does: what remains is the per-packet cost of
+/// extraction and tracking themselves.
+struct Frames {
+    arena: Vec<u8>,
+    index: Vec<FrameRef>,
+}
+
+#[derive(Clone, Copy)]
+struct FrameRef {
+    off: usize,
+    len: usize,
+    wire: u32,
+    ts: u64,
+    link: LinkType,
+}
+
+impl Frames {
+    fn load(data: &[u8]) -> Result<Self> {
+        let mut reader = CaptureReader::new(Cursor::new(data)).map_err(|e| anyhow!("{e}"))?;
+        let mut arena = Vec::with_capacity(data.len());
+        let mut index = Vec::new();
+        while let Some(pkt) = reader.next_packet().map_err(|e| anyhow!("{e}"))? {
+            index.push(FrameRef {
+                off: arena.len(),
+                len: pkt.data.len(),
+                wire: pkt.wire_len,
+                ts: pkt.ts.as_nanos(),
+                link: pkt.link_type,
+            });
+            arena.extend_from_slice(pkt.data);
+        }
+        Ok(Frames { arena, index })
+    }
+
+    fn view(&self, f: &FrameRef) -> PacketView<'_> {
+        let data = self.arena.get(f.off..f.off + f.len).unwrap_or(&[]);
+        PacketView::new(data, Timestamp::from_nanos(f.ts), f.link).with_wire_len(f.wire)
+    }
+}
+
+/// Where a pass takes its packets from.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    /// A capture file's bytes, through the capture reader.
+    Capture(&'a [u8]),
+    /// Frames already in memory.
+    Frames(&'a Frames),
+}
+
+/// One pass over the input, timestamps moved `shift_ns` later; `finish` ends
 /// every flow at the end (cold passes).
-fn pass(data: &[u8], state: &mut State, shift_ns: u64, finish: bool) -> Result<Pass> {
-    let mut reader = CaptureReader::new(Cursor::new(data)).map_err(|e| anyhow!("{e}"))?;
+fn pass(input: Input<'_>, state: &mut State, shift_ns: u64, finish: bool) -> Result<Pass> {
     let mut p = Pass::default();
     let mut events = 0u64;
     let mut sink = |ev: &FlowEvent<FiveTuple>| {
         events += 1;
         black_box(ev);
     };
-    loop {
-        let pkt = match reader.next_packet() {
-            Ok(Some(pkt)) => pkt,
-            Ok(None) => break,
-            Err(e) => return Err(anyhow!("{e}")),
-        };
-        let mut pkt: PacketView<'_> = pkt;
-        if shift_ns != 0 {
-            pkt.ts = Timestamp::from_nanos(pkt.ts.as_nanos().saturating_add(shift_ns));
-        }
-        if p.packets == 0 {
-            p.first_ns = pkt.ts.as_nanos();
-        }
-        p.last_ns = pkt.ts.as_nanos();
-        p.packets += 1;
-        p.frame_bytes += pkt.data.len() as u64;
-        match state {
-            State::Read => {
-                black_box(&pkt);
+    match input {
+        Input::Capture(data) => {
+            let mut reader = CaptureReader::new(Cursor::new(data)).map_err(|e| anyhow!("{e}"))?;
+            loop {
+                let pkt = match reader.next_packet() {
+                    Ok(Some(pkt)) => pkt,
+                    Ok(None) => break,
+                    Err(e) => return Err(anyhow!("{e}")),
+                };
+                step(pkt, shift_ns, state, &mut p, &mut sink);
             }
-            State::Extract(x) => match x.extract(&pkt) {
-                Ok(ex) => {
-                    black_box(&ex);
+        }
+        Input::Frames(frames) => {
+            // Prefetch the headers of a frame a few packets ahead, as a
+            // capture-ring consumer does: otherwise every header is a DRAM miss.
+            const AHEAD: usize = 8;
+            for (i, f) in frames.index.iter().enumerate() {
+                if let Some(next) = frames.index.get(i + AHEAD) {
+                    prefetch(frames.arena.get(next.off..).unwrap_or(&[]));
                 }
-                Err(_) => p.skipped += 1,
-            },
-            State::Track(x, t) => match x.extract(&pkt) {
-                Ok(ex) => {
-                    black_box(t.track(&pkt, &ex, &mut sink));
-                }
-                Err(_) => p.skipped += 1,
-            },
-            State::Pipeline(pl) => pl.process(&pkt, &mut sink),
+                step(frames.view(f), shift_ns, state, &mut p, &mut sink);
+            }
         }
     }
     if finish {
@@ -175,6 +227,63 @@ fn pass(data: &[u8], state: &mut State, shift_ns: u64, finish: bool) -> Result<P
     }
     p.events = events;
     Ok(p)
+}
+
+/// Hints the CPU to load the first two cache lines of `bytes`.
+#[inline(always)]
+#[allow(unsafe_code)]
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = bytes.as_ptr() as *const i8;
+        // SAFETY: `prefetch` is a hint that never faults, whatever the
+        // address, and SSE is part of the x86_64 baseline.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(p);
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
+/// One packet through the stage under test.
+#[inline(always)]
+fn step(
+    mut pkt: PacketView<'_>,
+    shift_ns: u64,
+    state: &mut State,
+    p: &mut Pass,
+    sink: &mut impl FnMut(&FlowEvent<FiveTuple>),
+) {
+    if shift_ns != 0 {
+        pkt.ts = Timestamp::from_nanos(pkt.ts.as_nanos().saturating_add(shift_ns));
+    }
+    if p.packets == 0 {
+        p.first_ns = pkt.ts.as_nanos();
+    }
+    p.last_ns = pkt.ts.as_nanos();
+    p.packets += 1;
+    p.frame_bytes += pkt.data.len() as u64;
+    match state {
+        State::Read => {
+            black_box(&pkt);
+        }
+        State::Extract(x) => match x.extract(&pkt) {
+            Ok(ex) => {
+                black_box(&ex);
+            }
+            Err(_) => p.skipped += 1,
+        },
+        State::Track(x, t) => match x.extract(&pkt) {
+            Ok(ex) => {
+                black_box(t.track(&pkt, &ex, sink));
+            }
+            Err(_) => p.skipped += 1,
+        },
+        State::Pipeline(pl) => pl.process(&pkt, sink),
+    }
 }
 
 /// A measurement of one stage on one capture.
@@ -209,7 +318,7 @@ fn counting<T>(f: impl FnOnce() -> T) -> (T, u64) {
     (out, c.allocations as u64 + c.reallocations as u64)
 }
 
-fn measure(data: &[u8], stage: Stage, repeat: u32) -> Result<Measured> {
+fn measure(input: Input<'_>, stage: Stage, repeat: u32) -> Result<Measured> {
     reset_peak_rss();
     let repeat = repeat.max(1);
     // Cold: fresh state each time.
@@ -220,7 +329,7 @@ fn measure(data: &[u8], stage: Stage, repeat: u32) -> Result<Measured> {
         let start = Instant::now();
         let (res, allocs) = counting(|| {
             let mut st = State::new(stage);
-            pass(data, &mut st, 0, true)
+            pass(input, &mut st, 0, true)
         });
         cold.push(start.elapsed());
         let p = res?;
@@ -233,12 +342,12 @@ fn measure(data: &[u8], stage: Stage, repeat: u32) -> Result<Measured> {
     // past the previous one.
     let span = first.last_ns.saturating_sub(first.first_ns) + 1_000_000_000;
     let mut st = State::new(stage);
-    pass(data, &mut st, 0, false)?;
+    pass(input, &mut st, 0, false)?;
     let mut warm = Vec::new();
     let mut allocs_warm = 0;
     for k in 1..=u64::from(repeat) {
         let start = Instant::now();
-        let (res, allocs) = counting(|| pass(data, &mut st, k * span, false));
+        let (res, allocs) = counting(|| pass(input, &mut st, k * span, false));
         warm.push(start.elapsed());
         res?;
         allocs_warm += allocs;
@@ -317,7 +426,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         StageArg::Extract => &[Stage::Extract],
         StageArg::Track => &[Stage::Track],
         StageArg::Pipeline => &[Stage::Pipeline],
-        StageArg::All => &[Stage::Read, Stage::Extract, Stage::Track, Stage::Pipeline],
+        StageArg::TrackMem => &[Stage::ExtractMem, Stage::TrackMem],
+        StageArg::All => &[
+            Stage::Read,
+            Stage::Extract,
+            Stage::Track,
+            Stage::Pipeline,
+            Stage::ExtractMem,
+            Stage::TrackMem,
+        ],
     };
     // A stage whose code is still a stub panics; report it and go on.
     let default_hook = std::panic::take_hook();
@@ -331,10 +448,19 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             |n| n.to_string_lossy().into_owned(),
         );
         sizes.push((name.clone(), data.len()));
+        let frames = if stages.iter().any(|s| s.in_memory()) {
+            Some(Frames::load(&data)?)
+        } else {
+            None
+        };
         for &stage in stages {
             eprintln!("{name}: {} ...", stage.name());
+            let input = match (&frames, stage.in_memory()) {
+                (Some(f), true) => Input::Frames(f),
+                _ => Input::Capture(&data),
+            };
             let outcome =
-                match catch_unwind(AssertUnwindSafe(|| measure(&data, stage, args.repeat))) {
+                match catch_unwind(AssertUnwindSafe(|| measure(input, stage, args.repeat))) {
                     Ok(Ok(m)) => Ok(m),
                     Ok(Err(e)) => Err(format!("error: {e}")),
                     Err(p) => Err(format!("not run: panicked ({})", panic_message(p.as_ref()))),

@@ -132,6 +132,9 @@ pub(crate) struct Flow {
     l4: u8,
     /// Initiator orientation and VLAN count.
     bits: u8,
+    /// Timeout classes this flow has an entry queued in, one bit per class
+    /// (see `timers`): at most one entry per class and flow.
+    pub(crate) armed: u8,
 }
 
 /// The encapsulation facts of a flow's first packet.
@@ -205,6 +208,7 @@ impl Flow {
             extra,
             l4: l4.ip_proto(),
             bits,
+            armed: 0,
         }
     }
 
@@ -274,7 +278,17 @@ impl Flow {
 
     /// Last packet time plus the timeout of the current state, in ns.
     pub(crate) fn deadline(&self, t: &Timeouts) -> u64 {
-        self.last.saturating_add(t.of(self.l4(), self.tcp_states()))
+        self.last.saturating_add(t.of_class(self.timeout_class()))
+    }
+
+    /// The timeout class of the flow's current state.
+    pub(crate) fn timeout_class(&self) -> usize {
+        Timeouts::class_of(self.l4(), self.tcp_states())
+    }
+
+    /// First packet time, ns.
+    pub(crate) fn first_ns(&self) -> u64 {
+        self.first
     }
 
     /// Counts one packet of `side` into the statistics.

@@ -22,6 +22,7 @@ mod history;
 mod table;
 mod tcp;
 mod timeout;
+mod timers;
 
 #[cfg(test)]
 mod tests;
@@ -29,7 +30,7 @@ mod tests;
 use core::time::Duration;
 
 use flowscope_core::{
-    CommunityId, FiveTuple, FlowId, FlowKey, FlowSide, IpPair, MacPair, Orientation,
+    CommunityId, FiveTuple, FlowId, FlowKey, FlowSide, IpPair, MacPair, Orientation, Timestamp,
 };
 
 pub use community_id::community_id;
@@ -94,12 +95,21 @@ impl TrackedKey for MacPair {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TrackOutcome {
-    /// The flow the packet was counted in.
-    pub id: FlowId,
+    /// First packet time of the flow the packet was counted in; with the
+    /// key it gives the flow's id ([`TrackOutcome::id`]).
+    pub first: Timestamp,
     /// Which side of that flow sent it.
     pub side: FlowSide,
     /// True when this packet created the flow.
     pub new_flow: bool,
+}
+
+impl TrackOutcome {
+    /// The id of the flow the packet was counted in (`key` is the packet's
+    /// key). Computed on demand: the hot path does not need it.
+    pub fn id<K: core::hash::Hash>(&self, key: &K) -> FlowId {
+        flow::flow_id(key, self.first)
+    }
 }
 
 /// Tracker counters. Invariant: `flows_created == ended() + active`.

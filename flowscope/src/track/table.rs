@@ -11,11 +11,8 @@ use super::flow::{first_extra, flow_id, Extra, ExtraSlab, FirstEncap, Flow, NO_E
 use super::history::scaled_hit;
 use super::tcp::letter;
 use super::timeout::Timeouts;
+use super::timers::{Entry, TimerQueues, CLASSES};
 use super::{TrackOutcome, TrackedKey, TrackerConfig, TrackerStats};
-
-/// How often (tracker-clock time) the whole table is swept for flows whose
-/// short timeout passed while they sat behind longer-lived ones in LRU order.
-const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 
 /// The flow table for one worker.
 ///
@@ -23,20 +20,19 @@ const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 /// existing flow costs one hash lookup (which also moves the flow to the
 /// most-recent end) and no allocation. The tracker clock is the latest packet
 /// time seen; a flow ends when the clock passes its deadline (last packet
-/// time plus its state's timeout), found either at the LRU tail, by a full
-/// sweep every second of tracker time, or when its next packet arrives.
+/// time plus its state's timeout), found at the head of its timeout class's
+/// queue ([`super::timers`]) or when its next packet arrives. The LRU order
+/// only decides which flow is evicted when the table is full.
 pub struct FlowTracker<K: TrackedKey> {
     config: TrackerConfig,
     timeouts: Timeouts,
     stats: TrackerStats,
     table: LruCache<K, Flow, ahash::RandomState>,
     extras: ExtraSlab,
+    /// Deadlines by timeout class.
+    timers: TimerQueues<K>,
     /// Latest time seen (packets or `advance_to`), ns.
     clock: u64,
-    /// Clock value at or after which the next full sweep runs.
-    next_sweep: u64,
-    /// Keys found expired by a sweep; kept to reuse its allocation.
-    scratch: Vec<K>,
 }
 
 impl<K: TrackedKey> FlowTracker<K> {
@@ -44,14 +40,13 @@ impl<K: TrackedKey> FlowTracker<K> {
     pub fn new(config: TrackerConfig) -> Self {
         let cap = NonZeroUsize::new(config.max_flows).unwrap_or(NonZeroUsize::MIN);
         FlowTracker {
+            timers: TimerQueues::new(config.max_flows),
             timeouts: Timeouts::new(&config),
             config,
             stats: TrackerStats::default(),
             table: LruCache::with_hasher(cap, ahash::RandomState::new()),
             extras: ExtraSlab::default(),
             clock: 0,
-            next_sweep: 0,
-            scratch: Vec::new(),
         }
     }
 
@@ -81,10 +76,15 @@ impl<K: TrackedKey> FlowTracker<K> {
                     EndReason::Reused
                 } else {
                     let side = flow.side_of(ex.orientation);
+                    let class = flow.timeout_class();
                     flow.count(side, pkt, ex);
                     let side = apply(flow, side, ex, &mut self.extras);
+                    let first = flow.first();
+                    if flow.timeout_class() != class {
+                        arm(&mut self.timers, &self.timeouts, flow, &ex.key);
+                    }
                     return TrackOutcome {
-                        id: flow_id(&ex.key, flow.first()),
+                        first,
                         side,
                         new_flow: false,
                     };
@@ -111,6 +111,7 @@ impl<K: TrackedKey> FlowTracker<K> {
         while let Some((k, f)) = self.table.pop_lru() {
             self.end(k, f, EndReason::Finished, sink);
         }
+        self.timers.clear();
     }
 
     /// Records a content gap found by reassembly in `side`'s stream of the
@@ -174,40 +175,48 @@ impl<K: TrackedKey> FlowTracker<K> {
         size_of::<(K, Flow, *const u8, *const u8)>() + 2 * size_of::<usize>() + 1
     }
 
-    /// Ends flows whose deadline passed: the LRU tail while it is expired,
-    /// and, once per second of tracker time, every expired flow, least
-    /// recently active first.
+    /// Ends every flow whose deadline passed, class by class in queue order.
     fn expire(&mut self, sink: &mut impl FnMut(&FlowEvent<K>)) {
-        loop {
-            match self.table.peek_lru() {
-                Some((_, f)) if self.clock > f.deadline(&self.timeouts) => {}
-                _ => break,
-            }
-            if let Some((k, f)) = self.table.pop_lru() {
-                self.end(k, f, EndReason::Timeout, sink);
-            }
-        }
-        if self.clock < self.next_sweep {
-            return;
-        }
-        self.next_sweep = self.clock.saturating_add(SWEEP_INTERVAL_NS);
-        let mut keys = core::mem::take(&mut self.scratch);
-        keys.clear();
-        // `iter` runs from the most recently used; reversed, oldest first.
-        keys.extend(
-            self.table
-                .iter()
-                .rev()
-                .filter(|(_, f)| self.clock > f.deadline(&self.timeouts))
-                .map(|(k, _)| k.clone()),
-        );
-        for k in &keys {
-            if let Some((k, f)) = self.table.pop_entry(k) {
-                self.end(k, f, EndReason::Timeout, sink);
+        let clock = self.clock;
+        for class in 0..CLASSES {
+            while let Some(entry) = self.timers.pop_due(class, clock) {
+                let Some(flow) = self.table.peek_mut(&entry.key) else {
+                    continue; // the flow ended some other way
+                };
+                if flow.first_ns() != entry.first {
+                    continue; // a later flow on the same key
+                }
+                flow.armed &= !(1 << class);
+                if flow.timeout_class() != class {
+                    continue; // moved to another class, queued there
+                }
+                let deadline = flow.deadline(&self.timeouts);
+                if clock > deadline {
+                    if let Some((k, f)) = self.table.pop_entry(&entry.key) {
+                        self.end(k, f, EndReason::Timeout, sink);
+                    }
+                } else {
+                    // Active since it was queued: queue it again.
+                    flow.armed |= 1 << class;
+                    self.timers.push(class, Entry { deadline, ..entry });
+                }
             }
         }
-        keys.clear();
-        self.scratch = keys;
+        if self.timers.needs_compaction() {
+            let table = &mut self.table;
+            self.timers
+                .compact(|class, e| match table.peek_mut(&e.key) {
+                    Some(f) if f.first_ns() == e.first => {
+                        if f.timeout_class() == class {
+                            true
+                        } else {
+                            f.armed &= !(1 << class);
+                            false
+                        }
+                    }
+                    _ => false,
+                });
+        }
     }
 
     /// Creates the flow of a packet that has none.
@@ -235,6 +244,7 @@ impl<K: TrackedKey> FlowTracker<K> {
         let side = flow.side_of(ex.orientation);
         flow.count(side, pkt, ex);
         let side = apply(&mut flow, side, ex, &mut self.extras);
+        arm(&mut self.timers, &self.timeouts, &mut flow, &ex.key);
         let id = flow_id(&ex.key, pkt.ts);
         self.stats.flows_created += 1;
         // The key is not in the table, so `push` only ever returns the least
@@ -250,7 +260,7 @@ impl<K: TrackedKey> FlowTracker<K> {
             initiator,
         });
         TrackOutcome {
-            id,
+            first: pkt.ts,
             side,
             new_flow: true,
         }
@@ -274,8 +284,28 @@ impl<K: TrackedKey> FlowTracker<K> {
     }
 
     #[cfg(test)]
+    pub(crate) fn timers_len(&self) -> usize {
+        self.timers.len()
+    }
+
+    #[cfg(test)]
     pub(crate) fn extras_in_use(&self) -> usize {
         self.extras.in_use()
+    }
+}
+
+/// Queues the flow's deadline in the queue of its current timeout class,
+/// unless it already has an entry there.
+fn arm<K: Clone>(timers: &mut TimerQueues<K>, timeouts: &Timeouts, flow: &mut Flow, key: &K) {
+    let class = flow.timeout_class();
+    if flow.armed & (1 << class) == 0 {
+        flow.armed |= 1 << class;
+        let entry = Entry {
+            deadline: flow.deadline(timeouts),
+            first: flow.first_ns(),
+            key: key.clone(),
+        };
+        timers.push(class, entry);
     }
 }
 

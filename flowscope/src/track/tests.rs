@@ -380,8 +380,8 @@ fn syn_ack_first_flips_roles() {
     }
     let second = h.tcp(1, true, A, 101, 301, 0);
     assert_eq!(
-        (second.side, second.new_flow, second.id),
-        (FlowSide::Initiator, false, first.id)
+        (second.side, second.new_flow, second.first),
+        (FlowSide::Initiator, false, first.first)
     );
     let r = h.only();
     // The originator's pure ACK after a SYN-ACK establishes it
@@ -569,7 +569,7 @@ fn expired_flow_ends_when_its_next_packet_arrives() {
     );
     assert_eq!(h.started(), 4);
     // The new flow has a different id (different first timestamp).
-    assert_ne!(Some(o.id), e.first().map(|r| r.id));
+    assert_ne!(Some(o.id(&e[0].key)), e.first().map(|r| r.id));
 }
 
 #[test]
@@ -871,4 +871,55 @@ proptest! {
             prop_assert!(r.stats.packets() >= 1);
         }
     }
+}
+
+#[test]
+fn active_flow_is_requeued_not_expired_at_its_first_deadline() {
+    // Established at t=2 ms: queued with deadline 300.002 s. A packet at
+    // 200 s moves the real deadline to 500 s; when the queued entry comes
+    // due it is re-queued, and the flow ends only after 500 s.
+    let mut h = Harness::new();
+    h.handshake();
+    h.tcp(200_000, true, A, 101, 301, 0);
+    h.advance(300_010);
+    assert_eq!(h.t.active_flows(), 1);
+    assert!(h.ended().is_empty());
+    h.advance(500_001);
+    assert_eq!(h.t.active_flows(), 0);
+    let e = h.ended();
+    assert_eq!((e.len(), e[0].end_reason), (1, EndReason::Timeout));
+    assert_eq!(e[0].stats.last, ms(200_000));
+}
+
+#[test]
+fn timer_queues_stay_bounded_under_a_syn_flood() {
+    // 50 000 distinct SYNs within one second into a table of 1 000 flows:
+    // 49 000 are evicted, none times out, and the queued deadlines of the
+    // evicted flows are compacted away instead of piling up.
+    let cfg = TrackerConfig {
+        max_flows: 1_000,
+        ..Default::default()
+    };
+    let mut h = Harness::with(cfg);
+    let s: (IpAddr, u16) = ("10.0.0.2".parse().expect("addr"), 80);
+    for i in 0..50_000u32 {
+        let c: (IpAddr, u16) = (
+            IpAddr::from((0x0a01_0000u32 + i / 60_000).to_be_bytes()),
+            (i % 60_000) as u16 + 1024,
+        );
+        let mut x = ex(c, s, L4Proto::Tcp, 0);
+        x.tcp = Some(TcpInfo::new(i, 0, 65535, TcpFlags(S)));
+        h.send(Timestamp::from_micros(u64::from(i) * 20), &x);
+        assert!(
+            h.t.timers_len() <= 2 * 1_000 + 1_024 + 1,
+            "queue grew to {}",
+            h.t.timers_len()
+        );
+    }
+    assert_eq!(h.t.stats().ended_evicted, 49_000);
+    assert_eq!(h.t.active_flows(), 1_000);
+    h.ev.clear();
+    h.advance(7_000);
+    assert_eq!(h.t.active_flows(), 0, "every unanswered SYN timed out");
+    assert_eq!(h.t.stats().ended_timeout, 1_000);
 }

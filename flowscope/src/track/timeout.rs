@@ -36,20 +36,39 @@ impl Timeouts {
 
     /// The idle timeout of a flow of protocol `l4` whose TCP endpoints are in
     /// `(initiator, responder)` states, in nanoseconds.
+    #[cfg(test)]
     pub(crate) fn of(&self, l4: L4Proto, tcp: (TcpEndpointState, TcpEndpointState)) -> u64 {
+        self.of_class(Self::class_of(l4, tcp))
+    }
+
+    /// The timeout class (an index below [`super::timers::CLASSES`]) of a
+    /// flow of protocol `l4` whose TCP endpoints are in these states.
+    pub(crate) fn class_of(l4: L4Proto, tcp: (TcpEndpointState, TcpEndpointState)) -> usize {
         use TcpEndpointState::*;
         match l4 {
             L4Proto::Tcp => match tcp {
                 // Closed or reset by either side: linger briefly (Zeek
                 // tcp_close_delay; Zeek also expires half-closed
                 // connections after tcp_connection_linger, 5 s by default).
-                (Closed | Reset, _) | (_, Closed | Reset) => self.tcp_closed,
+                (Closed | Reset, _) | (_, Closed | Reset) => 2,
                 // An unanswered connection attempt (Zeek tcp_SYN_timeout).
-                (SynSent | SynAckSent, Inactive) => self.tcp_syn,
-                _ => self.tcp,
+                (SynSent | SynAckSent, Inactive) => 1,
+                _ => 0,
             },
-            L4Proto::Udp => self.udp,
-            L4Proto::Icmp | L4Proto::Icmpv6 => self.icmp,
+            L4Proto::Udp => 3,
+            L4Proto::Icmp | L4Proto::Icmpv6 => 4,
+            _ => 5,
+        }
+    }
+
+    /// The timeout of a class, in nanoseconds.
+    pub(crate) fn of_class(&self, class: usize) -> u64 {
+        match class {
+            0 => self.tcp,
+            1 => self.tcp_syn,
+            2 => self.tcp_closed,
+            3 => self.udp,
+            4 => self.icmp,
             _ => self.other,
         }
     }

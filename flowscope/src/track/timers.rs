@@ -1,0 +1,95 @@
+//! Idle-timeout bookkeeping without table scans: one FIFO queue per timeout
+//! class.
+//!
+//! Within a class every flow has the same timeout and the tracker clock only
+//! moves forward, so entries are pushed in deadline order and only the queue
+//! heads need looking at. Entries are lazy: a flow is queued when it is
+//! created or changes class, not on every packet; when its entry comes due,
+//! the flow's real deadline (from its latest packet) decides whether it ends
+//! now or is queued again. Entries of flows that ended some other way
+//! (evicted, reused, finished) or changed class are dropped when they reach
+//! the head, and the queues are compacted when stale entries pile up, so
+//! their memory stays proportional to the flow table's.
+
+use std::collections::VecDeque;
+
+/// Number of timeout classes (see [`super::timeout::Timeouts::class_of`]).
+pub(crate) const CLASSES: usize = 6;
+
+/// One queued deadline.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry<K> {
+    /// When the flow would expire if it saw no packet after being queued, ns.
+    pub(crate) deadline: u64,
+    /// The flow's first packet time, ns: tells this flow from a later flow
+    /// with the same key.
+    pub(crate) first: u64,
+    /// The flow's key.
+    pub(crate) key: K,
+}
+
+/// The per-class queues.
+#[derive(Debug)]
+pub(crate) struct TimerQueues<K> {
+    queues: [VecDeque<Entry<K>>; CLASSES],
+    /// Total entries at which stale ones are swept out.
+    compact_at: usize,
+    /// The floor of `compact_at`: a multiple of the table's capacity.
+    compact_floor: usize,
+}
+
+impl<K> TimerQueues<K> {
+    pub(crate) fn new(max_flows: usize) -> Self {
+        let floor = max_flows.saturating_add(1024);
+        TimerQueues {
+            queues: Default::default(),
+            compact_at: floor,
+            compact_floor: floor,
+        }
+    }
+
+    /// Queues a deadline in `class`.
+    pub(crate) fn push(&mut self, class: usize, entry: Entry<K>) {
+        if let Some(q) = self.queues.get_mut(class) {
+            q.push_back(entry);
+        }
+    }
+
+    /// The head of `class` if its deadline has passed (`clock > deadline`).
+    pub(crate) fn pop_due(&mut self, class: usize, clock: u64) -> Option<Entry<K>> {
+        let q = self.queues.get_mut(class)?;
+        if q.front().is_some_and(|e| clock > e.deadline) {
+            q.pop_front()
+        } else {
+            None
+        }
+    }
+
+    /// True when stale entries should be swept out.
+    pub(crate) fn needs_compaction(&self) -> bool {
+        self.len() > self.compact_at
+    }
+
+    /// Keeps only the entries `keep` accepts, then sets the next compaction
+    /// point so that compaction stays amortised O(1) per entry.
+    pub(crate) fn compact(&mut self, mut keep: impl FnMut(usize, &Entry<K>) -> bool) {
+        for (class, q) in self.queues.iter_mut().enumerate() {
+            q.retain(|e| keep(class, e));
+            q.shrink_to(q.len().max(64));
+        }
+        self.compact_at = self.compact_floor.max(self.len().saturating_mul(2));
+    }
+
+    /// Forgets every entry.
+    pub(crate) fn clear(&mut self) {
+        for q in &mut self.queues {
+            q.clear();
+        }
+        self.compact_at = self.compact_floor;
+    }
+
+    /// Entries queued in all classes.
+    pub(crate) fn len(&self) -> usize {
+        self.queues.iter().map(VecDeque::len).sum()
+    }
+}
