@@ -132,6 +132,10 @@ struct Pass {
     last_ns: u64,
     skipped: u64,
     events: u64,
+    /// Audit passes: packets of flows that already existed, and the
+    /// allocations made while tracking them.
+    existing_pkts: u64,
+    existing_allocs: u64,
 }
 
 /// Every frame of a capture copied once into one arena, so that a pass can
@@ -187,7 +191,13 @@ enum Input<'a> {
 
 /// One pass over the input, timestamps moved `shift_ns` later; `finish` ends
 /// every flow at the end (cold passes).
-fn pass(input: Input<'_>, state: &mut State, shift_ns: u64, finish: bool) -> Result<Pass> {
+fn pass(
+    input: Input<'_>,
+    state: &mut State,
+    shift_ns: u64,
+    finish: bool,
+    audit: bool,
+) -> Result<Pass> {
     let mut p = Pass::default();
     let mut events = 0u64;
     let mut sink = |ev: &FlowEvent<FiveTuple>| {
@@ -203,7 +213,7 @@ fn pass(input: Input<'_>, state: &mut State, shift_ns: u64, finish: bool) -> Res
                     Ok(None) => break,
                     Err(e) => return Err(anyhow!("{e}")),
                 };
-                step(pkt, shift_ns, state, &mut p, &mut sink);
+                step(pkt, shift_ns, state, &mut p, &mut sink, audit);
             }
         }
         Input::Frames(frames) => {
@@ -214,7 +224,7 @@ fn pass(input: Input<'_>, state: &mut State, shift_ns: u64, finish: bool) -> Res
                 if let Some(next) = frames.index.get(i + AHEAD) {
                     prefetch(frames.arena.get(next.off..).unwrap_or(&[]));
                 }
-                step(frames.view(f), shift_ns, state, &mut p, &mut sink);
+                step(frames.view(f), shift_ns, state, &mut p, &mut sink, audit);
             }
         }
     }
@@ -256,6 +266,7 @@ fn step(
     state: &mut State,
     p: &mut Pass,
     sink: &mut impl FnMut(&FlowEvent<FiveTuple>),
+    audit: bool,
 ) {
     if shift_ns != 0 {
         pkt.ts = Timestamp::from_nanos(pkt.ts.as_nanos().saturating_add(shift_ns));
@@ -277,6 +288,15 @@ fn step(
             Err(_) => p.skipped += 1,
         },
         State::Track(x, t) => match x.extract(&pkt) {
+            Ok(ex) if audit => {
+                let region = Region::new(crate::GLOBAL);
+                let o = t.track(&pkt, &ex, sink);
+                let c = region.change();
+                if !o.new_flow {
+                    p.existing_pkts += 1;
+                    p.existing_allocs += c.allocations as u64 + c.reallocations as u64;
+                }
+            }
             Ok(ex) => {
                 black_box(t.track(&pkt, &ex, sink));
             }
@@ -303,6 +323,8 @@ struct Measured {
     peak_rss_kib: Option<u64>,
     skipped: u64,
     events: u64,
+    /// (allocations, packets) while tracking packets of existing flows.
+    existing: Option<(u64, u64)>,
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -329,7 +351,7 @@ fn measure(input: Input<'_>, stage: Stage, repeat: u32) -> Result<Measured> {
         let start = Instant::now();
         let (res, allocs) = counting(|| {
             let mut st = State::new(stage);
-            pass(input, &mut st, 0, true)
+            pass(input, &mut st, 0, true, false)
         });
         cold.push(start.elapsed());
         let p = res?;
@@ -342,17 +364,21 @@ fn measure(input: Input<'_>, stage: Stage, repeat: u32) -> Result<Measured> {
     // past the previous one.
     let span = first.last_ns.saturating_sub(first.first_ns) + 1_000_000_000;
     let mut st = State::new(stage);
-    pass(input, &mut st, 0, false)?;
+    pass(input, &mut st, 0, false, false)?;
     let mut warm = Vec::new();
     let mut allocs_warm = 0;
     for k in 1..=u64::from(repeat) {
         let start = Instant::now();
-        let (res, allocs) = counting(|| pass(input, &mut st, k * span, false));
+        let (res, allocs) = counting(|| pass(input, &mut st, k * span, false, false));
         warm.push(start.elapsed());
         res?;
         allocs_warm += allocs;
     }
+    // Audit: one more warm pass that counts, per packet, the allocations
+    // made while tracking packets of flows that already existed.
+    let audit = pass(input, &mut st, (u64::from(repeat) + 1) * span, false, true)?;
     Ok(Measured {
+        existing: (audit.existing_pkts > 0).then_some((audit.existing_allocs, audit.existing_pkts)),
         packets: first.packets,
         frame_bytes: first.frame_bytes,
         cold: median(cold),
@@ -526,11 +552,11 @@ fn report(rows: &[Row], sizes: &[(String, usize)], args: &BenchArgs) -> String {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "| capture | stage | packets | cold Mpkt/s | cold MB/s | warm Mpkt/s | warm MB/s | allocs/pkt cold | allocs/pkt warm | peak RSS MiB | skipped | events |"
+        "| capture | stage | packets | cold Mpkt/s | cold MB/s | warm Mpkt/s | warm MB/s | allocs/pkt cold | allocs/pkt warm | allocs/pkt existing flows | peak RSS MiB | skipped | events |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in rows {
         match &r.outcome {
@@ -538,7 +564,7 @@ fn report(rows: &[Row], sizes: &[(String, usize)], args: &BenchArgs) -> String {
                 let rate = |d: Duration, n: u64| n as f64 / d.as_secs_f64().max(1e-9) / 1e6;
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.4} ({}) | {:.4} ({}) | {} | {} | {} |",
+                    "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.4} ({}) | {:.4} ({}) | {} | {} | {} | {} |",
                     r.capture,
                     r.stage.name(),
                     m.packets,
@@ -550,6 +576,10 @@ fn report(rows: &[Row], sizes: &[(String, usize)], args: &BenchArgs) -> String {
                     m.allocs_cold,
                     m.allocs_warm as f64 / m.packets.max(1) as f64,
                     m.allocs_warm,
+                    m.existing.map_or_else(
+                        || "-".to_string(),
+                        |(a, n)| format!("{:.4} ({a} in {n})", a as f64 / n.max(1) as f64)
+                    ),
                     m.peak_rss_kib.map_or_else(|| "?".into(), |k| format!("{:.0}", k as f64 / 1024.0)),
                     m.skipped,
                     m.events,
@@ -558,7 +588,7 @@ fn report(rows: &[Row], sizes: &[(String, usize)], args: &BenchArgs) -> String {
             Err(e) => {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {e} | | | | | | | | | |",
+                    "| {} | {} | {e} | | | | | | | | | | |",
                     r.capture,
                     r.stage.name()
                 );
@@ -568,7 +598,7 @@ fn report(rows: &[Row], sizes: &[(String, usize)], args: &BenchArgs) -> String {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "MB = 10^6 bytes of captured frame data. Cold: fresh state, includes `finish`. Warm: state from a warm-up pass over the same capture, timestamps shifted past its end, no `finish`. Allocations: allocs + reallocs per packet during one timed pass (total in parentheses)."
+        "MB = 10^6 bytes of captured frame data. Cold: fresh state, includes `finish`. Warm: state from a warm-up pass over the same capture, timestamps shifted past its end, no `finish`. Allocations: allocs + reallocs per packet during one timed pass (total in parentheses); they come from flow creation. Existing flows: allocations made inside `FlowTracker::track` for packets of flows that already existed, counted packet by packet in an extra warm pass."
     );
     s
 }

@@ -24,90 +24,37 @@ use flowscope_core::{FiveTuple, FlowRecord, L4Proto};
 use super::derive::{encap_layer_name, has_ports};
 use super::text::{write_csv_field, write_eve_proto, write_plain_ip};
 use super::time::{write_duration_secs, write_rfc3339_nanos};
-use super::{closed_error, FlowContext, FlowWriter};
+use super::{FlowContext, LineFormat, LineWriter};
 
 /// The header row (without its CRLF).
 pub(crate) const HEADER: &str = "flow_id,community_id,start,end,duration,src_ip,src_port,dest_ip,dest_port,proto,app_proto,state,reason,conn_state,history,pkts_toserver,pkts_toclient,bytes_toserver,bytes_toclient,ip_bytes_toserver,ip_bytes_toclient,payload_bytes_toserver,payload_bytes_toclient,missed_bytes,vlan,tunnel";
 
-/// Writes flows as RFC 4180 CSV.
-#[derive(Debug)]
-pub struct CsvWriter<W: Write> {
-    w: W,
-    buf: Vec<u8>,
-    header_written: bool,
-    closed: bool,
-}
+/// RFC 4180 CSV: a header row, then one row per flow.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Csv;
 
-impl<W: Write> CsvWriter<W> {
-    /// A writer over `w`; the header row is written with the first flow
-    /// (or by `finish` when there is none).
-    pub fn new(w: W) -> Self {
-        CsvWriter {
-            w,
-            buf: Vec::with_capacity(512),
-            header_written: false,
-            closed: false,
-        }
-    }
+/// Writes flows as RFC 4180 CSV; the header row goes out with the first
+/// flow (or at close when there is none).
+pub type CsvWriter<W> = LineWriter<W, Csv>;
 
-    /// Writes one row.
-    pub fn write_flow(&mut self, rec: &FlowRecord<FiveTuple>) -> io::Result<()> {
-        self.write_flow_with(rec, &FlowContext::default())
-    }
-
-    /// Writes one row with extra context (`app_proto`).
-    pub fn write_flow_with(
+impl LineFormat for Csv {
+    fn header(
         &mut self,
-        rec: &FlowRecord<FiveTuple>,
-        ctx: &FlowContext<'_>,
+        out: &mut Vec<u8>,
+        _first: Option<&FlowRecord<FiveTuple>>,
     ) -> io::Result<()> {
-        if self.closed {
-            return Err(closed_error());
-        }
-        self.buf.clear();
-        if !self.header_written {
-            self.buf.extend_from_slice(HEADER.as_bytes());
-            self.buf.extend_from_slice(b"\r\n");
-        }
-        csv_row(&mut self.buf, rec, ctx)?;
-        self.w.write_all(&self.buf)?;
-        self.header_written = true;
+        out.extend_from_slice(HEADER.as_bytes());
+        out.extend_from_slice(b"\r\n");
         Ok(())
     }
 
-    /// Writes the header if no row was written, flushes and returns the inner writer.
-    pub fn finish(mut self) -> io::Result<W> {
-        self.close_inner()?;
-        Ok(self.w)
-    }
-
-    /// The inner writer.
-    pub fn get_ref(&self) -> &W {
-        &self.w
-    }
-
-    fn close_inner(&mut self) -> io::Result<()> {
-        if !self.header_written {
-            self.w.write_all(HEADER.as_bytes())?;
-            self.w.write_all(b"\r\n")?;
-            self.header_written = true;
-        }
-        self.closed = true;
-        self.w.flush()
-    }
-}
-
-impl<W: Write> FlowWriter for CsvWriter<W> {
-    fn write_flow_with(
+    fn line(
         &mut self,
+        out: &mut Vec<u8>,
         rec: &FlowRecord<FiveTuple>,
         ctx: &FlowContext<'_>,
     ) -> io::Result<()> {
-        CsvWriter::write_flow_with(self, rec, ctx)
-    }
-
-    fn close(&mut self) -> io::Result<()> {
-        self.close_inner()
+        csv_row(out, rec, ctx)
     }
 }
 

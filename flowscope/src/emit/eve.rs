@@ -23,69 +23,23 @@ use flowscope_core::{FiveTuple, FlowRecord};
 use super::derive::{has_ports, icmp_fields, suricata_tcp_state};
 use super::text::{ip_version, write_eve_proto, write_json_str, write_suricata_ip};
 use super::time::write_eve_time;
-use super::{closed_error, FlowContext, FlowWriter};
+use super::{FlowContext, LineFormat, LineWriter};
+
+/// Suricata EVE `flow` events, one JSON object per line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Eve;
 
 /// Writes Suricata EVE `flow` events, one JSON object per line.
-#[derive(Debug)]
-pub struct EveWriter<W: Write> {
-    w: W,
-    buf: Vec<u8>,
-    closed: bool,
-}
+pub type EveWriter<W> = LineWriter<W, Eve>;
 
-impl<W: Write> EveWriter<W> {
-    /// A writer over `w`. EVE has no header or footer.
-    pub fn new(w: W) -> Self {
-        EveWriter {
-            w,
-            buf: Vec::with_capacity(1024),
-            closed: false,
-        }
-    }
-
-    /// Writes one flow event.
-    pub fn write_flow(&mut self, rec: &FlowRecord<FiveTuple>) -> io::Result<()> {
-        self.write_flow_with(rec, &FlowContext::default())
-    }
-
-    /// Writes one flow event with extra context (`app_proto`).
-    pub fn write_flow_with(
+impl LineFormat for Eve {
+    fn line(
         &mut self,
+        out: &mut Vec<u8>,
         rec: &FlowRecord<FiveTuple>,
         ctx: &FlowContext<'_>,
     ) -> io::Result<()> {
-        if self.closed {
-            return Err(closed_error());
-        }
-        self.buf.clear();
-        eve_line(&mut self.buf, rec, ctx)?;
-        self.w.write_all(&self.buf)
-    }
-
-    /// Flushes and returns the inner writer.
-    pub fn finish(mut self) -> io::Result<W> {
-        self.w.flush()?;
-        Ok(self.w)
-    }
-
-    /// The inner writer.
-    pub fn get_ref(&self) -> &W {
-        &self.w
-    }
-}
-
-impl<W: Write> FlowWriter for EveWriter<W> {
-    fn write_flow_with(
-        &mut self,
-        rec: &FlowRecord<FiveTuple>,
-        ctx: &FlowContext<'_>,
-    ) -> io::Result<()> {
-        EveWriter::write_flow_with(self, rec, ctx)
-    }
-
-    fn close(&mut self) -> io::Result<()> {
-        self.closed = true;
-        self.w.flush()
+        eve_line(out, rec, ctx)
     }
 }
 

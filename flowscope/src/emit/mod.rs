@@ -33,10 +33,130 @@ mod text;
 mod time;
 mod zeek;
 
-pub use csv::CsvWriter;
-pub use eve::EveWriter;
-pub use ndjson::NdjsonWriter;
-pub use zeek::ZeekConnWriter;
+pub use csv::{Csv, CsvWriter};
+pub use eve::{Eve, EveWriter};
+pub use ndjson::{Ndjson, NdjsonWriter};
+pub use zeek::{ZeekConn, ZeekConnWriter};
+
+/// How one output format lays out its text; [`LineWriter`] does the
+/// buffering, the header-once and close-once bookkeeping for all of them.
+pub trait LineFormat {
+    /// Appends the header: before the first flow (`first` is that flow), or
+    /// at close when no flow was written (`first` is `None`).
+    fn header(
+        &mut self,
+        _out: &mut Vec<u8>,
+        _first: Option<&FlowRecord<FiveTuple>>,
+    ) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Appends one flow's line, with its line end.
+    fn line(
+        &mut self,
+        out: &mut Vec<u8>,
+        rec: &FlowRecord<FiveTuple>,
+        ctx: &FlowContext<'_>,
+    ) -> io::Result<()>;
+
+    /// Appends the footer, once, at close.
+    fn footer(&mut self, _out: &mut Vec<u8>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A writer of flows in format `F` over `w`.
+///
+/// Each flow is built in a buffer the writer reuses and handed to `w` with
+/// one `write_all`. The header goes out with the first flow (or at close
+/// when there is none); the footer at close.
+#[derive(Debug)]
+pub struct LineWriter<W: Write, F> {
+    w: W,
+    format: F,
+    buf: Vec<u8>,
+    header_written: bool,
+    closed: bool,
+}
+
+impl<W: Write, F: LineFormat + Default> LineWriter<W, F> {
+    /// A writer over `w`.
+    pub fn new(w: W) -> Self {
+        LineWriter {
+            w,
+            format: F::default(),
+            buf: Vec::with_capacity(1024),
+            header_written: false,
+            closed: false,
+        }
+    }
+}
+
+impl<W: Write, F: LineFormat> LineWriter<W, F> {
+    /// Writes one flow.
+    pub fn write_flow(&mut self, rec: &FlowRecord<FiveTuple>) -> io::Result<()> {
+        self.write_flow_with(rec, &FlowContext::default())
+    }
+
+    /// Writes one flow with extra context (`app_proto`, Zeek's `service`).
+    pub fn write_flow_with(
+        &mut self,
+        rec: &FlowRecord<FiveTuple>,
+        ctx: &FlowContext<'_>,
+    ) -> io::Result<()> {
+        if self.closed {
+            return Err(closed_error());
+        }
+        self.buf.clear();
+        if !self.header_written {
+            self.format.header(&mut self.buf, Some(rec))?;
+        }
+        self.format.line(&mut self.buf, rec, ctx)?;
+        self.w.write_all(&self.buf)?;
+        self.header_written = true;
+        Ok(())
+    }
+
+    /// Writes what [`FlowWriter::close`] writes, flushes and returns the
+    /// inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.close_inner()?;
+        Ok(self.w)
+    }
+
+    /// The inner writer.
+    pub fn get_ref(&self) -> &W {
+        &self.w
+    }
+
+    fn close_inner(&mut self) -> io::Result<()> {
+        if !self.closed {
+            self.buf.clear();
+            if !self.header_written {
+                self.format.header(&mut self.buf, None)?;
+            }
+            self.format.footer(&mut self.buf)?;
+            self.w.write_all(&self.buf)?;
+            self.header_written = true;
+            self.closed = true;
+        }
+        self.w.flush()
+    }
+}
+
+impl<W: Write, F: LineFormat> FlowWriter for LineWriter<W, F> {
+    fn write_flow_with(
+        &mut self,
+        rec: &FlowRecord<FiveTuple>,
+        ctx: &FlowContext<'_>,
+    ) -> io::Result<()> {
+        LineWriter::write_flow_with(self, rec, ctx)
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        self.close_inner()
+    }
+}
 
 /// What a caller knows about a flow beyond its [`FlowRecord`], for writers
 /// to include where their format has a place for it.

@@ -34,69 +34,23 @@ use super::derive::{
 };
 use super::text::{ip_version, write_eve_proto, write_json_str, write_plain_ip};
 use super::time::{write_duration_secs, write_rfc3339_nanos};
-use super::{closed_error, FlowContext, FlowWriter};
+use super::{FlowContext, LineFormat, LineWriter};
 
-/// Writes one JSON object per flow, one per line.
-#[derive(Debug)]
-pub struct NdjsonWriter<W: Write> {
-    w: W,
-    buf: Vec<u8>,
-    closed: bool,
-}
+/// One JSON object per flow with every field flowscope has.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ndjson;
 
-impl<W: Write> NdjsonWriter<W> {
-    /// A writer over `w`. NDJSON has no header or footer.
-    pub fn new(w: W) -> Self {
-        NdjsonWriter {
-            w,
-            buf: Vec::with_capacity(1024),
-            closed: false,
-        }
-    }
+/// Writes one JSON object per flow with every field flowscope has.
+pub type NdjsonWriter<W> = LineWriter<W, Ndjson>;
 
-    /// Writes one flow.
-    pub fn write_flow(&mut self, rec: &FlowRecord<FiveTuple>) -> io::Result<()> {
-        self.write_flow_with(rec, &FlowContext::default())
-    }
-
-    /// Writes one flow with extra context (`app_proto`).
-    pub fn write_flow_with(
+impl LineFormat for Ndjson {
+    fn line(
         &mut self,
+        out: &mut Vec<u8>,
         rec: &FlowRecord<FiveTuple>,
         ctx: &FlowContext<'_>,
     ) -> io::Result<()> {
-        if self.closed {
-            return Err(closed_error());
-        }
-        self.buf.clear();
-        ndjson_line(&mut self.buf, rec, ctx)?;
-        self.w.write_all(&self.buf)
-    }
-
-    /// Flushes and returns the inner writer.
-    pub fn finish(mut self) -> io::Result<W> {
-        self.w.flush()?;
-        Ok(self.w)
-    }
-
-    /// The inner writer.
-    pub fn get_ref(&self) -> &W {
-        &self.w
-    }
-}
-
-impl<W: Write> FlowWriter for NdjsonWriter<W> {
-    fn write_flow_with(
-        &mut self,
-        rec: &FlowRecord<FiveTuple>,
-        ctx: &FlowContext<'_>,
-    ) -> io::Result<()> {
-        NdjsonWriter::write_flow_with(self, rec, ctx)
-    }
-
-    fn close(&mut self) -> io::Result<()> {
-        self.closed = true;
-        self.w.flush()
+        ndjson_line(out, rec, ctx)
     }
 }
 

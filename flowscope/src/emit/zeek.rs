@@ -37,7 +37,7 @@ use flowscope_core::{FiveTuple, FlowRecord, Timestamp};
 use super::derive::tunnel_parent_id;
 use super::text::{write_zeek_ip, write_zeek_str, write_zeek_uid};
 use super::time::{micros, write_micros_as_secs, write_zeek_file_time};
-use super::{closed_error, FlowContext, FlowWriter};
+use super::{FlowContext, LineFormat, LineWriter};
 
 /// The conn.log columns, in order.
 const FIELDS: &str = "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents";
@@ -45,94 +45,42 @@ const FIELDS: &str = "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto
 /// The Zeek types of [`FIELDS`], in the same order.
 const TYPES: &str = "time\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]";
 
-/// Writes a Zeek `conn.log`.
-#[derive(Debug)]
-pub struct ZeekConnWriter<W: Write> {
-    w: W,
-    buf: Vec<u8>,
-    header_written: bool,
-    closed: bool,
+/// Zeek's conn.log: the ASCII writer's header, one line per flow, `#close`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ZeekConn {
     /// The latest packet time of the flows written so far (`#close`).
     last_seen: Timestamp,
 }
 
-impl<W: Write> ZeekConnWriter<W> {
-    /// A writer over `w`; the header is written with the first flow.
-    pub fn new(w: W) -> Self {
-        ZeekConnWriter {
-            w,
-            buf: Vec::with_capacity(512),
-            header_written: false,
-            closed: false,
-            last_seen: Timestamp::ZERO,
-        }
-    }
+/// Writes a Zeek conn.log. `#open` is the first flow's start and `#close`
+/// the latest packet time written (the library has no clock; Zeek writes
+/// its own clock there), so the same capture gives the same log.
+pub type ZeekConnWriter<W> = LineWriter<W, ZeekConn>;
 
-    /// Writes one conn.log line.
-    pub fn write_flow(&mut self, rec: &FlowRecord<FiveTuple>) -> io::Result<()> {
-        self.write_flow_with(rec, &FlowContext::default())
-    }
-
-    /// Writes one conn.log line with extra context (`service`).
-    pub fn write_flow_with(
+impl LineFormat for ZeekConn {
+    fn header(
         &mut self,
+        out: &mut Vec<u8>,
+        first: Option<&FlowRecord<FiveTuple>>,
+    ) -> io::Result<()> {
+        write_header(out, first.map_or(Timestamp::ZERO, |r| r.stats.first))
+    }
+
+    fn line(
+        &mut self,
+        out: &mut Vec<u8>,
         rec: &FlowRecord<FiveTuple>,
         ctx: &FlowContext<'_>,
     ) -> io::Result<()> {
-        if self.closed {
-            return Err(closed_error());
-        }
-        self.buf.clear();
-        if !self.header_written {
-            write_header(&mut self.buf, rec.stats.first)?;
-        }
-        conn_line(&mut self.buf, rec, ctx)?;
-        self.w.write_all(&self.buf)?;
-        self.header_written = true;
         self.last_seen = self.last_seen.max(rec.stats.last);
+        conn_line(out, rec, ctx)
+    }
+
+    fn footer(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        out.extend_from_slice(b"#close\t");
+        write_zeek_file_time(out, self.last_seen)?;
+        out.push(b'\n');
         Ok(())
-    }
-
-    /// Writes the header if no flow was written, then `#close`, flushes and
-    /// returns the inner writer.
-    pub fn finish(mut self) -> io::Result<W> {
-        self.close_inner()?;
-        Ok(self.w)
-    }
-
-    /// The inner writer.
-    pub fn get_ref(&self) -> &W {
-        &self.w
-    }
-
-    fn close_inner(&mut self) -> io::Result<()> {
-        if !self.closed {
-            self.buf.clear();
-            if !self.header_written {
-                write_header(&mut self.buf, Timestamp::ZERO)?;
-            }
-            self.buf.extend_from_slice(b"#close\t");
-            write_zeek_file_time(&mut self.buf, self.last_seen)?;
-            self.buf.push(b'\n');
-            self.w.write_all(&self.buf)?;
-            self.header_written = true;
-            self.closed = true;
-        }
-        self.w.flush()
-    }
-}
-
-impl<W: Write> FlowWriter for ZeekConnWriter<W> {
-    fn write_flow_with(
-        &mut self,
-        rec: &FlowRecord<FiveTuple>,
-        ctx: &FlowContext<'_>,
-    ) -> io::Result<()> {
-        ZeekConnWriter::write_flow_with(self, rec, ctx)
-    }
-
-    fn close(&mut self) -> io::Result<()> {
-        self.close_inner()
     }
 }
 
