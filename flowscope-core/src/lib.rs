@@ -15,6 +15,17 @@
 //! - [`extract`]: the [`FlowExtractor`] trait, its result [`Extracted`] and why a packet was [`Skip`]ped.
 //! - [`flow`]: what the tracker reports ([`FlowStats`], [`HistoryString`], [`ConnState`], [`FlowEvent`], …).
 #![forbid(unsafe_code)]
+// Hostile input must end as a counted skip or an error, never a panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::todo,
+        clippy::unreachable
+    )
+)]
 #![warn(missing_docs)]
 
 pub mod extract;

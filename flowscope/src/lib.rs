@@ -30,6 +30,17 @@
 //! # #[cfg(not(feature = "pcap"))] fn main() {}
 //! ```
 #![forbid(unsafe_code)]
+// Hostile input must end as a counted skip or an error, never a panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::todo,
+        clippy::unreachable
+    )
+)]
 
 #[cfg(feature = "pcap")]
 pub mod capture;
