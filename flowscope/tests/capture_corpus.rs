@@ -32,37 +32,12 @@
 //!   from...") for its pcap output only; capinfos reads 4 packets, so do we.
 #![cfg(feature = "pcap")]
 
-use std::collections::HashMap;
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
 
 use flowscope::capture::{CaptureErrorKind, CaptureFormat, CaptureReader};
 use flowscope_core::LinkType;
-
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os("FLOWSCOPE_CORPUS") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus")),
-    }
-}
-
-/// Rows of a TSV file keyed by its first column, as column-name -> value maps.
-fn read_tsv(path: &Path) -> HashMap<String, HashMap<String, String>> {
-    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
-    let mut rows = HashMap::new();
-    for line in lines.filter(|l| !l.is_empty()) {
-        let cells: Vec<&str> = line.split('\t').collect();
-        let row: HashMap<String, String> = header
-            .iter()
-            .zip(cells.iter().chain(std::iter::repeat(&"")))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        rows.insert(cells[0].to_string(), row);
-    }
-    rows
-}
 
 /// The leading integer of "6" or "6 (read before error)".
 fn leading_int(s: &str) -> Option<u64> {
@@ -89,25 +64,16 @@ fn linktypes_for(name: &str) -> Option<&'static [u16]> {
 
 #[test]
 fn corpus_counts_match_capinfos_and_tshark() {
-    let root = corpus_dir();
-    let pcaps = root.join("pcaps");
-    if !pcaps.is_dir() {
-        eprintln!(
-            "capture_corpus: corpus not found at {} (set FLOWSCOPE_CORPUS); skipping",
-            pcaps.display()
-        );
+    let Some(root) = common::corpus_dir() else {
         return;
-    }
-    let sources = read_tsv(&pcaps.join("SOURCES.tsv"));
-    let summary = read_tsv(&pcaps.join("truth/summary.tsv"));
-    let mut names: Vec<String> = fs::read_dir(&pcaps)
-        .expect("read corpus dir")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+    };
+    let pcaps = root.join("pcaps");
+    let sources = common::read_tsv(&pcaps.join("SOURCES.tsv"));
+    let summary = common::read_tsv(&pcaps.join("truth/summary.tsv"));
+    let names: Vec<String> = common::captures(&root)
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    names.sort();
     assert!(!names.is_empty(), "no captures in {}", pcaps.display());
 
     let mut failures = Vec::new();
