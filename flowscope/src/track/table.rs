@@ -178,6 +178,9 @@ impl<K: TrackedKey> FlowTracker<K> {
     /// Ends every flow whose deadline passed, class by class in queue order.
     fn expire(&mut self, sink: &mut impl FnMut(&FlowEvent<K>)) {
         let clock = self.clock;
+        if !self.timers.any_due(clock) && !self.timers.needs_compaction() {
+            return;
+        }
         for class in 0..CLASSES {
             while let Some(entry) = self.timers.pop_due(class, clock) {
                 let Some(flow) = self.table.peek_mut(&entry.key) else {
@@ -202,6 +205,7 @@ impl<K: TrackedKey> FlowTracker<K> {
                 }
             }
         }
+        self.timers.refresh_next_due();
         if self.timers.needs_compaction() {
             let table = &mut self.table;
             self.timers

@@ -36,6 +36,9 @@ pub(crate) struct TimerQueues<K> {
     compact_at: usize,
     /// The floor of `compact_at`: a multiple of the table's capacity.
     compact_floor: usize,
+    /// No head deadline is earlier than this: while the clock has not passed
+    /// it, nothing is due and the per-packet check is one comparison.
+    next_due: u64,
 }
 
 impl<K> TimerQueues<K> {
@@ -45,14 +48,32 @@ impl<K> TimerQueues<K> {
             queues: Default::default(),
             compact_at: floor,
             compact_floor: floor,
+            next_due: u64::MAX,
         }
     }
 
     /// Queues a deadline in `class`.
     pub(crate) fn push(&mut self, class: usize, entry: Entry<K>) {
         if let Some(q) = self.queues.get_mut(class) {
+            self.next_due = self.next_due.min(entry.deadline);
             q.push_back(entry);
         }
+    }
+
+    /// True when some head may be due at `clock`.
+    #[inline]
+    pub(crate) fn any_due(&self, clock: u64) -> bool {
+        clock > self.next_due
+    }
+
+    /// Recomputes the earliest head deadline; call after popping.
+    pub(crate) fn refresh_next_due(&mut self) {
+        self.next_due = self
+            .queues
+            .iter()
+            .filter_map(|q| q.front().map(|e| e.deadline))
+            .min()
+            .unwrap_or(u64::MAX);
     }
 
     /// The head of `class` if its deadline has passed (`clock > deadline`).
@@ -78,6 +99,7 @@ impl<K> TimerQueues<K> {
             q.shrink_to(q.len().max(64));
         }
         self.compact_at = self.compact_floor.max(self.len().saturating_mul(2));
+        self.refresh_next_due();
     }
 
     /// Forgets every entry.
@@ -86,6 +108,7 @@ impl<K> TimerQueues<K> {
             q.clear();
         }
         self.compact_at = self.compact_floor;
+        self.next_due = u64::MAX;
     }
 
     /// Entries queued in all classes.
