@@ -14,6 +14,7 @@
 //! - [`wire`]: facts decoded from one packet ([`L4Proto`], [`TcpFlags`], [`TcpInfo`], [`Encap`]).
 //! - [`extract`]: the [`FlowExtractor`] trait, its result [`Extracted`] and why a packet was [`Skip`]ped.
 //! - [`flow`]: what the tracker reports ([`FlowStats`], [`HistoryString`], [`ConnState`], [`FlowEvent`], …).
+//! - [`stream`]: reassembly and parsing ([`Reassembler`], [`SessionParser`], [`DatagramParser`], [`SessionEvent`]).
 #![forbid(unsafe_code)]
 // Hostile input must end as a counted skip or an error, never a panic.
 #![cfg_attr(
@@ -32,6 +33,7 @@ pub mod extract;
 pub mod flow;
 pub mod key;
 pub mod packet;
+pub mod stream;
 pub mod wire;
 
 pub use extract::{Extracted, FlowExtractor, FragmentInfo, MalformedReason, PayloadRange, Skip};
@@ -41,4 +43,8 @@ pub use flow::{
 };
 pub use key::{FiveTuple, FlowKey, IpPair, MacPair, Orientation};
 pub use packet::{LinkType, PacketView, Timestamp};
+pub use stream::{
+    Anomaly, DatagramParser, DatagramParserFactory, Emit, ParserContext, Probe, Reassembler,
+    ReassemblerFactory, SessionEvent, SessionParser, SessionParserFactory, StreamEvent, TcpSegment,
+};
 pub use wire::{ChecksumStatus, Encap, EncapLayer, L4Proto, TcpFlags, TcpInfo};

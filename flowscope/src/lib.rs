@@ -48,6 +48,8 @@ pub mod driver;
 #[cfg(feature = "emit")]
 pub mod emit;
 pub mod extract;
+pub mod proto;
+pub mod reassembly;
 pub mod track;
 
 pub use flowscope_core as core;

@@ -55,3 +55,22 @@ pub fn read_tsv(path: &std::path::Path) -> HashMap<String, HashMap<String, Strin
         })
         .collect()
 }
+
+/// A TSV file as a list of rows (`column -> value`), in file order.
+pub fn read_tsv_rows(path: &std::path::Path) -> Vec<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).expect("truth TSV readable");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split('\t').collect();
+    lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split('\t').chain(std::iter::repeat("")))
+                .map(|(h, c)| (h.to_string(), c.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+pub mod naive_streams;

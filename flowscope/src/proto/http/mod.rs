@@ -1,0 +1,1 @@
+//! HTTP/1.x: requests and responses paired into transactions.

@@ -1,0 +1,5 @@
+//! Putting bytes back in order: TCP stream reassembly ([`tcp`]) and IP
+//! defragmentation ([`defrag`]). Both are bounded whatever the input.
+
+pub mod defrag;
+pub mod tcp;

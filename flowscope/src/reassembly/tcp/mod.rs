@@ -1,0 +1,1 @@
+//! TCP stream reassembly: a bounded, zero-copy [`Reassembler`](flowscope_core::Reassembler).
