@@ -44,6 +44,10 @@ pub struct TcpSegment<'a> {
     pub seq: u32,
     /// The segment's flags.
     pub flags: TcpFlags,
+    /// The acknowledgment number, when the ACK flag is set. An ACK for
+    /// bytes of the *other* side's stream that were never captured tells
+    /// the reassembler they are lost (a gap), as Zeek and Suricata do.
+    pub ack: Option<u32>,
     /// The captured payload bytes.
     pub payload: &'a [u8],
     /// Payload length on the wire; larger than `payload.len()` when the
@@ -58,9 +62,16 @@ impl<'a> TcpSegment<'a> {
             ts,
             seq,
             flags,
+            ack: None,
             payload,
             wire_len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
         }
+    }
+
+    /// Sets the acknowledgment number (segments with the ACK flag).
+    pub fn with_ack(mut self, ack: u32) -> Self {
+        self.ack = Some(ack);
+        self
     }
 
     /// Sets the on-wire payload length (for snap-length-cut captures).
@@ -105,17 +116,19 @@ pub enum StreamEvent<'a> {
 /// bound their memory whatever the input, and never panic.
 pub trait Reassembler {
     /// Feeds one segment sent by `side`; every event it makes ready goes to
-    /// `out` before this returns.
+    /// `out`, tagged with the side whose stream it belongs to, before this
+    /// returns. (A segment's ACK can release the *other* side's held data
+    /// past a hole the receiver acknowledged.)
     fn segment(
         &mut self,
         side: FlowSide,
         seg: &TcpSegment<'_>,
-        out: &mut dyn FnMut(StreamEvent<'_>),
+        out: &mut dyn FnMut(FlowSide, StreamEvent<'_>),
     );
 
     /// Ends `side`'s stream (FIN or RST seen, or the flow ended): data held
     /// past a hole is delivered after a [`StreamEvent::Gap`] for the hole.
-    fn flush(&mut self, side: FlowSide, out: &mut dyn FnMut(StreamEvent<'_>));
+    fn flush(&mut self, side: FlowSide, out: &mut dyn FnMut(FlowSide, StreamEvent<'_>));
 
     /// Payload bytes held out of order right now, both sides.
     fn buffered_bytes(&self) -> usize;
@@ -334,6 +347,8 @@ mod tests {
     fn segment_wire_len_defaults_to_payload() {
         let s = TcpSegment::new(Timestamp::from_nanos(1), 9, TcpFlags::default(), b"abc");
         assert_eq!(s.wire_len, 3);
+        assert_eq!(s.ack, None);
         assert_eq!(s.with_wire_len(10).wire_len, 10);
+        assert_eq!(s.with_ack(77).ack, Some(77));
     }
 }
