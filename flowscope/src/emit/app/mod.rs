@@ -1,4 +1,6 @@
-//! Application-protocol objects of the output formats.
+//! EVE application objects.
 
+#[cfg(feature = "dns")]
+pub mod dns;
 #[cfg(feature = "tls")]
 pub mod tls;
