@@ -25,6 +25,7 @@ use std::str::FromStr;
 
 use flowscope_core::{FiveTuple, FlowRecord};
 
+pub mod app;
 mod csv;
 mod derive;
 mod eve;

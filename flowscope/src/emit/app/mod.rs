@@ -1,0 +1,4 @@
+//! Application-layer records in other tools' formats.
+
+#[cfg(feature = "http")]
+pub mod http;
