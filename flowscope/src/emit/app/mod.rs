@@ -2,5 +2,7 @@
 
 #[cfg(feature = "dns")]
 pub mod dns;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "tls")]
 pub mod tls;
