@@ -27,9 +27,9 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use common::naive_streams::{pieces, Piece};
-use flowscope::proto::tls::{probe_tls, ClientHello, TlsMessage, TlsParser};
-use flowscope_core::{FlowId, FlowSide, L4Proto, Probe, SessionEvent, SessionParser};
+use flowscope::proto::tls::{ClientHello, TlsMessage};
+use flowscope::proto::AppMessage;
+use flowscope_core::FlowSide;
 
 /// One ClientHello we found.
 struct Found {
@@ -41,81 +41,31 @@ struct Found {
     ch: ClientHello,
 }
 
-enum FlowState {
-    Probing(HashMap<FlowSide, Vec<u8>>),
-    Tls(Box<TlsParser>),
-    /// Not TLS at the stream start; later pieces are probed on their own
-    /// (`u32` counts them) in case TLS starts after another protocol.
-    Other(u32),
-}
-
-/// How many later pieces of a non-TLS flow are probed for a TLS start,
-/// the way tshark's and ja4plus's per-packet heuristics find hellos after
-/// a SOCKS handshake or a stray byte.
-const REPROBE_PIECES: u32 = 8;
-
-/// Runs the TLS parser over every TCP flow of a capture whose first bytes
-/// (either side) probe as TLS.
-fn client_hellos(path: &std::path::Path, reprobed: &mut usize) -> Vec<Found> {
-    let mut flows: HashMap<FlowId, FlowState> = HashMap::new();
-    let mut found = Vec::new();
-    for p in pieces(path) {
-        if p.l4 != L4Proto::Tcp {
-            continue;
-        }
-        let st = flows
-            .entry(p.flow)
-            .or_insert_with(|| FlowState::Probing(HashMap::new()));
-        if let FlowState::Probing(seen) = st {
-            let buf = seen.entry(p.side).or_default();
-            buf.extend_from_slice(&p.bytes);
-            match probe_tls(buf) {
-                Probe::Match => {
-                    let first = std::mem::take(buf);
-                    let mut parser = Box::new(TlsParser::default());
-                    feed(&mut parser, &p, &first, &mut found);
-                    *st = FlowState::Tls(parser);
-                    continue;
-                }
-                // This piece alone may still start TLS (after a stray byte).
-                Probe::NoMatch => *st = FlowState::Other(0),
-                Probe::NeedMore => continue,
+/// Every ClientHello the driver reports (its probes find TLS on any port,
+/// also after a short preamble: see `driver::session`).
+fn client_hellos(path: &std::path::Path, _reprobed: &mut usize) -> Vec<Found> {
+    common::driver_messages::messages(path)
+        .into_iter()
+        .filter(|m| m.info.key.proto == 6)
+        .filter_map(|m| match m.message {
+            AppMessage::Tls(TlsMessage::ClientHello(ch)) => {
+                let (_, sport, _, dport) = m.info.endpoints(FlowSide::Initiator);
+                Some(Found {
+                    frame: m.frame,
+                    ts_us: m.ts.as_nanos() / 1000,
+                    sport,
+                    dport,
+                    addrs: [
+                        m.info.key.lo_addr.to_string(),
+                        m.info.key.hi_addr.to_string(),
+                    ]
+                    .into(),
+                    ch,
+                })
             }
-        }
-        if let FlowState::Other(n) = st {
-            *n += 1;
-            if *n <= REPROBE_PIECES && probe_tls(&p.bytes) == Probe::Match {
-                *reprobed += 1;
-                let mut parser = Box::new(TlsParser::default());
-                feed(&mut parser, &p, &p.bytes, &mut found);
-                *st = FlowState::Tls(parser);
-            }
-            continue;
-        }
-        if let FlowState::Tls(parser) = st {
-            feed(parser, &p, &p.bytes, &mut found);
-        }
-    }
-    found
-}
-
-fn feed(parser: &mut TlsParser, p: &Piece, bytes: &[u8], found: &mut Vec<Found>) {
-    let (sport, dport) = match p.side {
-        FlowSide::Initiator => p.ports,
-        FlowSide::Responder => (p.ports.1, p.ports.0),
-    };
-    parser.on_data(p.side, bytes, p.ts, &mut |ev| {
-        if let SessionEvent::Message(TlsMessage::ClientHello(ch)) = ev {
-            found.push(Found {
-                frame: p.frame,
-                ts_us: p.ts.as_nanos() / 1000,
-                sport,
-                dport,
-                addrs: [p.key.lo_addr.to_string(), p.key.hi_addr.to_string()].into(),
-                ch,
-            });
-        }
-    });
+            _ => None,
+        })
+        .collect()
 }
 
 /// Microseconds since the epoch of `2016-08-02T02:19:41.239406Z`.

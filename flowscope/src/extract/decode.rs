@@ -326,7 +326,7 @@ impl Walker<'_, '_> {
     fn innermost(&mut self, off: usize, h: &IpHeader) -> Result<(), Skip> {
         let partial = self.partial || h.first_fragment.is_some();
         let wire = h.transport_wire_len(off);
-        let t = transport::parse(
+        let t = match transport::parse(
             self.d,
             h.transport_off,
             h.proto,
@@ -335,7 +335,18 @@ impl Walker<'_, '_> {
                 partial,
                 zero_len: h.zero_len,
             },
-        )?;
+        ) {
+            Ok(t) => t,
+            // A first fragment too short for its transport header can only
+            // be keyed once the datagram is reassembled.
+            Err(Skip::Malformed(MalformedReason::TruncatedTransport)) => {
+                return Err(match h.first_fragment {
+                    Some(info) => Skip::Fragment(info),
+                    None => Skip::Malformed(MalformedReason::TruncatedTransport),
+                })
+            }
+            Err(e) => return Err(e),
+        };
         let poff = (h.transport_off + t.hdr_len).min(self.d.len());
         let captured = (self.d.len() - poff).min(t.payload_wire as usize);
         let out = &mut *self.out;

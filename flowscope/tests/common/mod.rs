@@ -73,4 +73,5 @@ pub fn read_tsv_rows(path: &std::path::Path) -> Vec<HashMap<String, String>> {
         .collect()
 }
 
+pub mod driver_messages;
 pub mod naive_streams;

@@ -651,7 +651,8 @@ impl SessionParser for HttpParser {
     }
 
     /// Ends a read-until-close response, reports truncated messages, emits
-    /// every transaction still pending, then [`SessionEvent::Closed`].
+    /// every transaction still pending (the driver then reports
+    /// [`SessionEvent::Closed`]).
     fn on_close(&mut self, _ts: Timestamp, out: &mut Emit<'_, HttpTransaction>) {
         if self.mode == Mode::Closed {
             return;
@@ -679,7 +680,6 @@ impl SessionParser for HttpParser {
         }
         self.mode = Mode::Closed;
         self.release();
-        out(SessionEvent::Closed);
     }
 
     fn is_poisoned(&self) -> bool {

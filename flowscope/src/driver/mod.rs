@@ -1,9 +1,25 @@
-//! One packet in: extract -> track -> events out, with every packet
-//! accounted for.
+//! One packet in: extract -> track -> (defragment, reassemble, parse) ->
+//! events out, with every packet accounted for.
 //!
-//! [`FlowPipeline`] is what one run-to-completion worker owns. It never reads
-//! a clock and never allocates per packet once a flow exists; the caller's
-//! sink receives flow events in the order they happen.
+//! Two drivers, both what one run-to-completion worker owns; neither reads a
+//! clock:
+//! - [`FlowPipeline`]: flows only, any extractor; no allocation per packet
+//!   once a flow exists;
+//! - [`SessionDriver`]: 5-tuple flows plus IP defragmentation, TCP
+//!   reassembly and application parsers, emitting [`DriverEvent`]s (flow
+//!   events and typed messages) in wire order.
+//!
+//! [`run_capture`] and [`collect_messages`] are the one-call helpers for a
+//! capture file.
+
+mod erased;
+#[cfg(feature = "pcap")]
+mod file;
+mod session;
+
+#[cfg(feature = "pcap")]
+pub use file::{collect_messages, run_capture, CollectedMessage};
+pub use session::{DriverEvent, SessionConfig, SessionCounters, SessionDriver, SessionInfo};
 
 use flowscope_core::{FlowEvent, FlowExtractor, MalformedReason, PacketView, Skip, Timestamp};
 
@@ -54,7 +70,7 @@ impl PacketCounters {
             .filter(|(_, n)| **n > 0)
             .map(|(r, n)| (*r, *n))
     }
-    fn count_skip(&mut self, skip: Skip) {
+    pub(crate) fn count_skip(&mut self, skip: Skip) {
         match skip {
             Skip::NotIp { .. } => self.not_ip += 1,
             Skip::UnsupportedLinkType(_) => self.unsupported_link += 1,

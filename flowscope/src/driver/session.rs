@@ -1,0 +1,835 @@
+//! The session driver: one packet in, flow events and typed application
+//! messages out, in wire order.
+//!
+//! Per packet: extract → (defragment) → track → reassemble (TCP) → parse.
+//! Parsers are chosen per flow by their factories' probes on the first bytes
+//! each side sends (so HTTP and TLS are found on any port, DNS on its
+//! ports). State per flow lives in one map keyed like the tracker's table and
+//! is dropped when the tracker ends the flow, so it is bounded by the
+//! tracker's `max_flows`.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
+use flowscope_core::{
+    DatagramParserFactory, FiveTuple, FlowEvent, FlowExtractor, FlowId, FlowRecord, FlowSide,
+    FragmentInfo, L4Proto, Orientation, PacketView, ParserContext, Probe, Reassembler,
+    ReassemblerFactory, SessionEvent, SessionParserFactory, Skip, StreamEvent, TcpSegment,
+    Timestamp,
+};
+
+use super::erased::{DatagramFactoryDyn, DatagramParserDyn, StreamFactoryDyn, StreamParserDyn};
+use super::PacketCounters;
+use crate::extract::{ExtractConfig, FiveTupleExtractor};
+use crate::reassembly::defrag::{DefragConfig, DefragOutcome, DefragStats, Defragmenter};
+use crate::reassembly::tcp::{
+    ReassemblyStats, TcpReassembler, TcpReassemblerFactory, TcpReassemblyConfig,
+};
+use crate::track::{FlowTracker, TrackerConfig, TrackerStats};
+
+/// Bytes of each side kept while parsers' probes ask for more.
+const PROBE_BYTES: usize = 32;
+/// Chunks of each side probed before the side is given up on: a protocol
+/// may start after a preamble (TLS after a SOCKS or STARTTLS exchange, a
+/// stray byte before a hello), as tshark's heuristics also allow.
+const PROBE_CHUNKS: u8 = 8;
+
+/// Everything a [`SessionDriver`] can be tuned with.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// Link layers and tunnels.
+    pub extract: ExtractConfig,
+    /// Flow table limits and timeouts.
+    pub track: TrackerConfig,
+    /// TCP reassembly caps and overlap policy.
+    pub reassembly: TcpReassemblyConfig,
+    /// IP defragmentation limits.
+    pub defrag: DefragConfig,
+    /// Skip IP defragmentation (fragments are then only counted).
+    pub no_defrag: bool,
+}
+
+/// What a flow's application events are about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    /// The flow's id (as in its [`FlowRecord`]).
+    pub id: FlowId,
+    /// The flow's key.
+    pub key: FiveTuple,
+    /// Which way the initiator's packets go relative to `key`.
+    pub initiator: Orientation,
+    /// The parser's protocol name once one was chosen.
+    pub app_proto: Option<&'static str>,
+}
+
+impl SessionInfo {
+    /// `(src ip, src port, dst ip, dst port)` of a packet sent by `side`.
+    pub fn endpoints(&self, side: FlowSide) -> (std::net::IpAddr, u16, std::net::IpAddr, u16) {
+        match side {
+            FlowSide::Initiator => self.key.directed(self.initiator),
+            FlowSide::Responder => self.key.directed(self.initiator.reverse()),
+        }
+    }
+}
+
+/// What the driver reports, in wire order.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DriverEvent<'a, M> {
+    /// A flow event from the tracker; for an ended flow, `app_proto` names
+    /// the parser that ran on it.
+    Flow {
+        /// The event.
+        event: &'a FlowEvent<FiveTuple>,
+        /// The flow's application protocol, if a parser matched.
+        app_proto: Option<&'static str>,
+    },
+    /// An event from a flow's parser (or from reassembly: gaps, anomalies).
+    Session {
+        /// The flow it belongs to.
+        info: &'a SessionInfo,
+        /// Capture time of the packet that made it.
+        ts: Timestamp,
+        /// The event.
+        event: SessionEvent<M>,
+    },
+}
+
+/// Counters of the session layer. With [`PacketCounters`] they account for
+/// every packet and every parsed flow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionCounters {
+    /// Datagrams rebuilt from fragments and tracked as one packet each.
+    pub datagrams_reassembled: u64,
+    /// Rebuilt datagrams the extractor still rejected.
+    pub reassembled_malformed: u64,
+    /// Flows given a stream (TCP) parser.
+    pub stream_parsers: u64,
+    /// Flows given a datagram (UDP) parser.
+    pub datagram_parsers: u64,
+    /// Flows whose parser gave up (poisoned).
+    pub parsers_poisoned: u64,
+    /// TCP flows with payload (or a SYN-ACK) that ended with no parser matched.
+    pub unidentified_streams: u64,
+    /// Application messages emitted.
+    pub messages: u64,
+    /// Anomalies reported by reassembly or parsers.
+    pub anomalies: u64,
+    /// Content gaps reported by reassembly.
+    pub gaps: u64,
+}
+
+enum ParserSlot<M> {
+    /// No parser chosen yet; probes run on each side's first chunks
+    /// (`tries`: chunks that matched nothing, per side).
+    Probing {
+        tries: [u8; 2],
+    },
+    Stream(Box<dyn StreamParserDyn<M>>),
+    Datagram(Box<dyn DatagramParserDyn<M>>),
+    /// No parser matched, or the parser gave up.
+    Idle,
+}
+
+#[derive(Clone, Copy)]
+struct ProbeBuf {
+    len: u8,
+    bytes: [u8; PROBE_BYTES],
+}
+
+impl ProbeBuf {
+    const EMPTY: ProbeBuf = ProbeBuf {
+        len: 0,
+        bytes: [0; PROBE_BYTES],
+    };
+    fn filled(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+}
+
+struct Session<M> {
+    info: SessionInfo,
+    ctx: ParserContext,
+    reasm: Option<TcpReassembler>,
+    parser: ParserSlot<M>,
+    probe: [ProbeBuf; 2],
+}
+
+/// Extractor, defragmenter, tracker, reassembler and parsers for one worker.
+///
+/// `M` is the message type every registered parser's messages convert into
+/// (see [`crate::proto::AppMessage`] for the built-in one).
+pub struct SessionDriver<M> {
+    extractor: FiveTupleExtractor,
+    tracker: FlowTracker<FiveTuple>,
+    defrag: Option<Defragmenter>,
+    reasm: TcpReassemblerFactory,
+    stream_factories: Vec<Box<dyn StreamFactoryDyn<M>>>,
+    datagram_factories: Vec<Box<dyn DatagramFactoryDyn<M>>>,
+    sessions: HashMap<FiveTuple, Session<M>, ahash::RandomState>,
+    counters: PacketCounters,
+    session_counters: SessionCounters,
+    reassembly_stats: ReassemblyStats,
+    /// Rebuilt datagrams, with the original link-layer prefix.
+    scratch: Vec<u8>,
+}
+
+impl<M: 'static> SessionDriver<M> {
+    /// A driver with no parsers: flows, reassembly and defragmentation only.
+    pub fn new(config: SessionConfig) -> Self {
+        SessionDriver {
+            extractor: FiveTupleExtractor::new(config.extract),
+            tracker: FlowTracker::new(config.track),
+            defrag: (!config.no_defrag).then(|| Defragmenter::new(config.defrag)),
+            reasm: TcpReassemblerFactory::new(config.reassembly),
+            stream_factories: Vec::new(),
+            datagram_factories: Vec::new(),
+            sessions: HashMap::with_hasher(ahash::RandomState::with_seeds(7, 11, 13, 17)),
+            counters: PacketCounters::default(),
+            session_counters: SessionCounters::default(),
+            reassembly_stats: ReassemblyStats::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Adds a stream (TCP) parser; factories are probed in the order added.
+    pub fn add_stream_parser<F>(&mut self, factory: F) -> &mut Self
+    where
+        F: SessionParserFactory + Send + 'static,
+        F::Parser: Send + 'static,
+        <F::Parser as flowscope_core::SessionParser>::Message: Into<M>,
+    {
+        self.stream_factories.push(Box::new(factory));
+        self
+    }
+
+    /// Adds a datagram (UDP) parser; factories are probed in the order added.
+    pub fn add_datagram_parser<F>(&mut self, factory: F) -> &mut Self
+    where
+        F: DatagramParserFactory + Send + 'static,
+        F::Parser: Send + 'static,
+        <F::Parser as flowscope_core::DatagramParser>::Message: Into<M>,
+    {
+        self.datagram_factories.push(Box::new(factory));
+        self
+    }
+
+    /// Runs one packet; every event it causes goes to `sink` in order.
+    pub fn process(&mut self, pkt: &PacketView<'_>, sink: &mut impl FnMut(DriverEvent<'_, M>)) {
+        self.counters.packets += 1;
+        self.counters.frame_bytes += u64::from(pkt.wire_len);
+        let fragment = match self.extractor.extract(pkt) {
+            Ok(ex) => match ex.first_fragment {
+                Some(info) if self.defrag.is_some() => info,
+                _ => {
+                    self.counters.tracked += 1;
+                    self.track_and_parse(pkt, &ex, sink);
+                    return;
+                }
+            },
+            Err(Skip::Fragment(info)) if self.defrag.is_some() => info,
+            Err(skip) => {
+                self.counters.count_skip(skip);
+                self.advance_to(pkt.ts, sink);
+                return;
+            }
+        };
+        self.counters.fragments += 1;
+        self.defragment(pkt, fragment, sink);
+    }
+
+    /// Moves time to `now` without a packet, expiring idle flows and
+    /// stale fragments.
+    pub fn advance_to(&mut self, now: Timestamp, sink: &mut impl FnMut(DriverEvent<'_, M>)) {
+        if let Some(d) = self.defrag.as_mut() {
+            d.advance_to(now);
+        }
+        let Self {
+            tracker,
+            sessions,
+            session_counters,
+            reassembly_stats,
+            ..
+        } = self;
+        tracker.advance_to(now, &mut |ev| {
+            on_flow_event(ev, sessions, session_counters, reassembly_stats, sink)
+        });
+    }
+
+    /// Ends every flow at end of input: parsers flush what is pending.
+    pub fn finish(&mut self, sink: &mut impl FnMut(DriverEvent<'_, M>)) {
+        let Self {
+            tracker,
+            sessions,
+            session_counters,
+            reassembly_stats,
+            ..
+        } = self;
+        tracker.finish(&mut |ev| {
+            on_flow_event(ev, sessions, session_counters, reassembly_stats, sink)
+        });
+    }
+
+    /// Where the packets went.
+    pub fn counters(&self) -> &PacketCounters {
+        &self.counters
+    }
+
+    /// Session-layer counters.
+    pub fn session_counters(&self) -> &SessionCounters {
+        &self.session_counters
+    }
+
+    /// The tracker's counters.
+    pub fn tracker_stats(&self) -> TrackerStats {
+        self.tracker.stats()
+    }
+
+    /// Reassembly counters of every flow that ended so far.
+    pub fn reassembly_stats(&self) -> &ReassemblyStats {
+        &self.reassembly_stats
+    }
+
+    /// Defragmentation counters (all zero when defragmentation is off).
+    pub fn defrag_stats(&self) -> DefragStats {
+        self.defrag
+            .as_ref()
+            .map(Defragmenter::stats)
+            .unwrap_or_default()
+    }
+
+    /// Flows with session state now (at most the tracker's `max_flows`).
+    pub fn active_sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn defragment(
+        &mut self,
+        pkt: &PacketView<'_>,
+        info: FragmentInfo,
+        sink: &mut impl FnMut(DriverEvent<'_, M>),
+    ) {
+        let prefix_len = info.ip_offset as usize;
+        let (Some(prefix), Some(ip), Some(defrag)) = (
+            pkt.data.get(..prefix_len),
+            pkt.data.get(prefix_len..),
+            self.defrag.as_mut(),
+        ) else {
+            self.advance_to(pkt.ts, sink);
+            return;
+        };
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let complete = match defrag.push(pkt.ts, ip) {
+            DefragOutcome::Complete(dgram) => {
+                scratch.clear();
+                scratch.extend_from_slice(prefix);
+                scratch.extend_from_slice(dgram);
+                true
+            }
+            _ => false,
+        };
+        if !complete {
+            self.scratch = scratch;
+            self.advance_to(pkt.ts, sink);
+            return;
+        }
+        // The rebuilt datagram behind the frame's own link and tunnel
+        // headers keeps the flow's encapsulation; when outer length fields
+        // (an outer IP or UDP header) no longer fit, it is read as raw IP.
+        let mut view = PacketView::new(&scratch, pkt.ts, pkt.link_type);
+        if let Some(src) = pkt.source {
+            view = view.with_source(src);
+        }
+        let extracted = match self.extractor.extract(&view) {
+            Ok(ex) if ex.first_fragment.is_none() => Some((ex, view)),
+            _ => {
+                let raw = scratch.get(prefix_len..).unwrap_or(&[]);
+                let mut rv = PacketView::new(raw, pkt.ts, flowscope_core::LinkType::RAW);
+                if let Some(src) = pkt.source {
+                    rv = rv.with_source(src);
+                }
+                match self.extractor.extract(&rv) {
+                    Ok(ex) if ex.first_fragment.is_none() => Some((ex, rv)),
+                    _ => None,
+                }
+            }
+        };
+        match extracted {
+            Some((ex, v)) => {
+                self.session_counters.datagrams_reassembled += 1;
+                self.track_and_parse(&v, &ex, sink);
+            }
+            None => {
+                self.session_counters.reassembled_malformed += 1;
+                self.advance_to(pkt.ts, sink);
+            }
+        }
+        self.scratch = scratch;
+    }
+
+    fn track_and_parse(
+        &mut self,
+        pkt: &PacketView<'_>,
+        ex: &flowscope_core::Extracted<FiveTuple>,
+        sink: &mut impl FnMut(DriverEvent<'_, M>),
+    ) {
+        let Self {
+            tracker,
+            sessions,
+            session_counters,
+            reassembly_stats,
+            reasm,
+            stream_factories,
+            datagram_factories,
+            ..
+        } = self;
+        let outcome = tracker.track(pkt, ex, &mut |ev| {
+            on_flow_event(ev, sessions, session_counters, reassembly_stats, sink)
+        });
+        let payload = ex.payload.slice(pkt.data);
+        let side = outcome.side;
+        let ts = pkt.ts;
+        match (ex.l4, ex.tcp) {
+            (L4Proto::Tcp, Some(tcp)) => {
+                let synack = tcp.flags.syn() && tcp.flags.ack();
+                let session = match sessions.get_mut(&ex.key) {
+                    Some(s) => s,
+                    None if !payload.is_empty() || synack => {
+                        let info = session_info(&outcome, ex);
+                        let ctx = parser_context(&info, L4Proto::Tcp);
+                        sessions.entry(ex.key).or_insert(Session {
+                            info,
+                            ctx,
+                            reasm: None,
+                            parser: ParserSlot::Probing { tries: [0; 2] },
+                            probe: [ProbeBuf::EMPTY; 2],
+                        })
+                    }
+                    None => return,
+                };
+                let Session {
+                    info,
+                    ctx,
+                    reasm: slot,
+                    parser,
+                    probe,
+                } = session;
+                let r = slot.get_or_insert_with(|| {
+                    let mut r = reasm.new_reassembler();
+                    // Created on the SYN-ACK: its ACK names the initiator's
+                    // ISN, so both streams start at their first byte.
+                    if synack && side == FlowSide::Responder {
+                        let syn = TcpSegment::new(
+                            ts,
+                            tcp.ack.wrapping_sub(1),
+                            flowscope_core::TcpFlags(flowscope_core::TcpFlags::SYN),
+                            &[],
+                        );
+                        r.segment(FlowSide::Initiator, &syn, &mut |_, _| {});
+                    }
+                    r
+                });
+                let mut seg = TcpSegment::new(ts, tcp.seq, tcp.flags, payload)
+                    .with_wire_len(ex.payload_wire_len);
+                if tcp.flags.ack() {
+                    seg = seg.with_ack(tcp.ack);
+                }
+                let mut on_stream = |s: FlowSide, ev: StreamEvent<'_>| {
+                    on_stream_event(
+                        s,
+                        ev,
+                        ts,
+                        info,
+                        ctx,
+                        parser,
+                        probe,
+                        stream_factories,
+                        session_counters,
+                        tracker,
+                        sink,
+                    )
+                };
+                r.segment(side, &seg, &mut on_stream);
+                if tcp.flags.rst() {
+                    r.flush(FlowSide::Initiator, &mut on_stream);
+                    r.flush(FlowSide::Responder, &mut on_stream);
+                }
+            }
+            (L4Proto::Udp, _) if !payload.is_empty() => {
+                let session = match sessions.entry(ex.key) {
+                    Entry::Occupied(o) => o.into_mut(),
+                    Entry::Vacant(v) => {
+                        let info = session_info(&outcome, ex);
+                        let ctx = parser_context(&info, L4Proto::Udp);
+                        let Some(f) = datagram_factories
+                            .iter()
+                            .find(|f| f.probe(&ctx, side, payload) == Probe::Match)
+                        else {
+                            return;
+                        };
+                        session_counters.datagram_parsers += 1;
+                        v.insert(Session {
+                            info: SessionInfo {
+                                app_proto: Some(f.name()),
+                                ..info
+                            },
+                            ctx,
+                            reasm: None,
+                            parser: ParserSlot::Datagram(f.make(&ctx)),
+                            probe: [ProbeBuf::EMPTY; 2],
+                        })
+                    }
+                };
+                if let Session {
+                    info,
+                    parser: ParserSlot::Datagram(p),
+                    ..
+                } = session
+                {
+                    let info: &SessionInfo = info;
+                    p.on_datagram(side, payload, ts, &mut |event| {
+                        count_event(session_counters, &event);
+                        sink(DriverEvent::Session { info, ts, event })
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn session_info(
+    outcome: &crate::track::TrackOutcome,
+    ex: &flowscope_core::Extracted<FiveTuple>,
+) -> SessionInfo {
+    let initiator = match outcome.side {
+        FlowSide::Initiator => ex.orientation,
+        FlowSide::Responder => ex.orientation.reverse(),
+    };
+    SessionInfo {
+        id: outcome.id(&ex.key),
+        key: ex.key,
+        initiator,
+        app_proto: None,
+    }
+}
+
+fn parser_context(info: &SessionInfo, l4: L4Proto) -> ParserContext {
+    let (_, iport, _, rport) = info.endpoints(FlowSide::Initiator);
+    ParserContext::new(l4, iport, rport)
+}
+
+fn count_event<M>(c: &mut SessionCounters, ev: &SessionEvent<M>) {
+    match ev {
+        SessionEvent::Message(_) => c.messages += 1,
+        SessionEvent::Anomaly { .. } => c.anomalies += 1,
+        SessionEvent::Gap { .. } => c.gaps += 1,
+        _ => {}
+    }
+}
+
+/// One reassembly event of one flow: gaps go to the tracker and the sink,
+/// data to the parser (choosing one first if needed).
+#[allow(clippy::too_many_arguments)]
+fn on_stream_event<M>(
+    side: FlowSide,
+    ev: StreamEvent<'_>,
+    ts: Timestamp,
+    info: &mut SessionInfo,
+    ctx: &ParserContext,
+    parser: &mut ParserSlot<M>,
+    probe: &mut [ProbeBuf; 2],
+    factories: &[Box<dyn StreamFactoryDyn<M>>],
+    counters: &mut SessionCounters,
+    tracker: &mut FlowTracker<FiveTuple>,
+    sink: &mut impl FnMut(DriverEvent<'_, M>),
+) {
+    match ev {
+        StreamEvent::Data { bytes, .. } => {
+            if let ParserSlot::Probing { tries } = parser {
+                let mut tries = *tries;
+                *parser = choose_parser(
+                    side, bytes, ts, info, ctx, &mut tries, probe, factories, counters, sink,
+                )
+                .unwrap_or(ParserSlot::Probing { tries });
+                return;
+            }
+            if let ParserSlot::Stream(p) = parser {
+                let info: &SessionInfo = info;
+                p.on_data(side, bytes, ts, &mut |event| {
+                    count_event(counters, &event);
+                    sink(DriverEvent::Session { info, ts, event })
+                });
+                if p.is_poisoned() {
+                    counters.parsers_poisoned += 1;
+                    *parser = ParserSlot::Idle;
+                }
+            }
+        }
+        StreamEvent::Gap { len, .. } => {
+            tracker.note_gap(&info.key, side, len);
+            let event = SessionEvent::Gap { side, len };
+            count_event(counters, &event);
+            let info: &SessionInfo = info;
+            sink(DriverEvent::Session { info, ts, event });
+            if let ParserSlot::Stream(p) = parser {
+                p.on_gap(side, len, ts, &mut |event| {
+                    count_event(counters, &event);
+                    sink(DriverEvent::Session { info, ts, event })
+                });
+                if p.is_poisoned() {
+                    counters.parsers_poisoned += 1;
+                    *parser = ParserSlot::Idle;
+                }
+            }
+        }
+        StreamEvent::Anomaly(anomaly) => {
+            let event = SessionEvent::Anomaly {
+                side: Some(side),
+                anomaly,
+            };
+            count_event(counters, &event);
+            sink(DriverEvent::Session { info, ts, event });
+        }
+        _ => {}
+    }
+}
+
+/// Probes the factories with `side`'s first bytes. Returns the new parser
+/// slot once decided (a parser, fed what was held, or `Idle`).
+#[allow(clippy::too_many_arguments)]
+fn choose_parser<M>(
+    side: FlowSide,
+    bytes: &[u8],
+    ts: Timestamp,
+    info: &mut SessionInfo,
+    ctx: &ParserContext,
+    tries: &mut [u8; 2],
+    probe: &mut [ProbeBuf; 2],
+    factories: &[Box<dyn StreamFactoryDyn<M>>],
+    counters: &mut SessionCounters,
+    sink: &mut impl FnMut(DriverEvent<'_, M>),
+) -> Option<ParserSlot<M>> {
+    let i = usize::from(side == FlowSide::Responder);
+    let (Some(buf), Some(t)) = (probe.get_mut(i), tries.get(i).copied()) else {
+        return None;
+    };
+    if t >= PROBE_CHUNKS {
+        return None;
+    }
+    // Probe on the held bytes plus the new ones; hold nothing when the new
+    // chunk alone decides (the usual case).
+    let held = usize::from(buf.len);
+    let take = bytes.len().min(PROBE_BYTES - held);
+    let candidate: &[u8] = if held == 0 {
+        bytes
+    } else {
+        if let (Some(dst), Some(src)) = (buf.bytes.get_mut(held..held + take), bytes.get(..take)) {
+            dst.copy_from_slice(src);
+        }
+        buf.len = u8::try_from(held + take).unwrap_or(PROBE_BYTES as u8);
+        buf.filled()
+    };
+    let mut need_more = false;
+    let mut matched = None;
+    for f in factories {
+        match f.probe(ctx, side, candidate) {
+            Probe::Match => {
+                matched = Some(f);
+                break;
+            }
+            Probe::NeedMore => need_more = true,
+            Probe::NoMatch => {}
+        }
+    }
+    if let Some(f) = matched {
+        counters.stream_parsers += 1;
+        info.app_proto = Some(f.name());
+        let mut p = f.make(ctx);
+        let info: &SessionInfo = info;
+        let mut out = |event: SessionEvent<M>| {
+            count_event(counters, &event);
+            sink(DriverEvent::Session { info, ts, event })
+        };
+        // The other side's held bytes came first.
+        let other = probe.get(1 - i).copied().unwrap_or(ProbeBuf::EMPTY);
+        if other.len > 0 {
+            p.on_data(side.other(), other.filled(), ts, &mut out);
+        }
+        if held > 0 {
+            let mine = probe.get(i).copied().unwrap_or(ProbeBuf::EMPTY);
+            p.on_data(side, mine.filled(), ts, &mut out);
+            if let Some(rest) = bytes.get(take..) {
+                if !rest.is_empty() {
+                    p.on_data(side, rest, ts, &mut out);
+                }
+            }
+        } else {
+            p.on_data(side, bytes, ts, &mut out);
+        }
+        if p.is_poisoned() {
+            counters.parsers_poisoned += 1;
+            return Some(ParserSlot::Idle);
+        }
+        return Some(ParserSlot::Stream(p));
+    }
+    if need_more && candidate.len() < PROBE_BYTES {
+        if held == 0 {
+            if let (Some(dst), Some(src)) = (buf.bytes.get_mut(..take), bytes.get(..take)) {
+                dst.copy_from_slice(src);
+            }
+            buf.len = u8::try_from(take).unwrap_or(0);
+        }
+        return None;
+    }
+    // Nothing matched: forget the held bytes and try the side's next chunk.
+    buf.len = 0;
+    if let Some(t) = tries.get_mut(i) {
+        *t += 1;
+    }
+    if tries.iter().all(|t| *t >= PROBE_CHUNKS) {
+        return Some(ParserSlot::Idle);
+    }
+    if held > 0 {
+        // The held prefix may be a stray byte before the protocol: the new
+        // chunk gets a probe of its own.
+        return choose_parser(
+            side, bytes, ts, info, ctx, tries, probe, factories, counters, sink,
+        );
+    }
+    None
+}
+
+/// A flow event from the tracker: an ended flow's session is flushed and
+/// closed before the flow's own record goes out.
+fn on_flow_event<M>(
+    ev: &FlowEvent<FiveTuple>,
+    sessions: &mut HashMap<FiveTuple, Session<M>, ahash::RandomState>,
+    counters: &mut SessionCounters,
+    reassembly_stats: &mut ReassemblyStats,
+    sink: &mut impl FnMut(DriverEvent<'_, M>),
+) {
+    let FlowEvent::Ended(rec) = ev else {
+        sink(DriverEvent::Flow {
+            event: ev,
+            app_proto: None,
+        });
+        return;
+    };
+    let app_proto = match sessions.remove(&rec.key) {
+        Some(s) => close_session(s, rec, counters, reassembly_stats, sink),
+        None => None,
+    };
+    sink(DriverEvent::Flow {
+        event: ev,
+        app_proto,
+    });
+}
+
+fn close_session<M>(
+    s: Session<M>,
+    rec: &FlowRecord<FiveTuple>,
+    counters: &mut SessionCounters,
+    reassembly_stats: &mut ReassemblyStats,
+    sink: &mut impl FnMut(DriverEvent<'_, M>),
+) -> Option<&'static str> {
+    let Session {
+        info,
+        mut parser,
+        reasm,
+        ..
+    } = s;
+    let ts = rec.stats.last;
+    if let Some(mut r) = reasm {
+        // Held data past holes still reaches the parser, after its gap.
+        let mut on_stream = |side: FlowSide, ev: StreamEvent<'_>| match ev {
+            StreamEvent::Data { bytes, .. } => {
+                if let ParserSlot::Stream(p) = &mut parser {
+                    p.on_data(side, bytes, ts, &mut |event| {
+                        count_event(counters, &event);
+                        sink(DriverEvent::Session {
+                            info: &info,
+                            ts,
+                            event,
+                        })
+                    });
+                }
+            }
+            StreamEvent::Gap { len, .. } => {
+                let event = SessionEvent::Gap { side, len };
+                count_event(counters, &event);
+                sink(DriverEvent::Session {
+                    info: &info,
+                    ts,
+                    event,
+                });
+                if let ParserSlot::Stream(p) = &mut parser {
+                    p.on_gap(side, len, ts, &mut |event| {
+                        count_event(counters, &event);
+                        sink(DriverEvent::Session {
+                            info: &info,
+                            ts,
+                            event,
+                        })
+                    });
+                }
+            }
+            StreamEvent::Anomaly(anomaly) => {
+                let event = SessionEvent::Anomaly {
+                    side: Some(side),
+                    anomaly,
+                };
+                count_event(counters, &event);
+                sink(DriverEvent::Session {
+                    info: &info,
+                    ts,
+                    event,
+                });
+            }
+            _ => {}
+        };
+        r.flush(FlowSide::Initiator, &mut on_stream);
+        r.flush(FlowSide::Responder, &mut on_stream);
+        reassembly_stats.merge(r.stats());
+    }
+    let mut out = |event: SessionEvent<M>| {
+        count_event(counters, &event);
+        sink(DriverEvent::Session {
+            info: &info,
+            ts,
+            event,
+        })
+    };
+    match &mut parser {
+        ParserSlot::Stream(p) => p.on_close(ts, &mut out),
+        ParserSlot::Datagram(p) => p.on_close(ts, &mut out),
+        _ => {}
+    }
+    if info.app_proto.is_some() {
+        out(SessionEvent::Closed);
+    } else {
+        counters.unidentified_streams += 1;
+    }
+    info.app_proto
+}
+
+impl SessionDriver<crate::proto::AppMessage> {
+    /// A driver with every built-in parser this build has: DNS (UDP and
+    /// TCP, on ports 53 and 5353), TLS and HTTP (any port, by content).
+    pub fn with_default_parsers(config: SessionConfig) -> Self {
+        let mut d = SessionDriver::new(config);
+        #[cfg(feature = "dns")]
+        {
+            d.add_datagram_parser(crate::proto::dns::DnsDatagramFactory::default());
+            d.add_stream_parser(crate::proto::dns::DnsTcpFactory::default());
+        }
+        #[cfg(feature = "tls")]
+        d.add_stream_parser(crate::proto::tls::TlsParserFactory::default());
+        #[cfg(feature = "http")]
+        d.add_stream_parser(crate::proto::http::HttpParserFactory::default());
+        d
+    }
+}
