@@ -1,4 +1,5 @@
 //! Shared pieces of the flowscope command-line tools.
 #![forbid(unsafe_code)]
 
+pub mod app_events;
 pub mod summary;

@@ -1,11 +1,12 @@
 //! The human-readable report of `flow-summary --format table`: totals,
-//! packet accounting, per-protocol counts and the top flows by bytes.
+//! packet accounting, per-protocol counts, the top flows by bytes and the
+//! top TLS server names, HTTP hosts and DNS query names.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::io::{self, Write};
 
-use flowscope::driver::PacketCounters;
+use flowscope::driver::{PacketCounters, SessionCounters};
 use flowscope::track::TrackerStats;
 use flowscope_core::{FiveTuple, FlowRecord, Timestamp};
 
@@ -17,9 +18,75 @@ pub struct Summary {
     top: BinaryHeap<Reverse<(u64, u64, TopFlow)>>,
     by_proto: BTreeMap<String, ProtoTotals>,
     by_conn_state: BTreeMap<&'static str, u64>,
+    by_app: BTreeMap<&'static str, u64>,
     flows: u64,
     first: Option<Timestamp>,
     last: Option<Timestamp>,
+    /// TLS server names (SNI of each ClientHello).
+    pub sni: NameCounts,
+    /// HTTP `Host` values (one per request).
+    pub http_hosts: NameCounts,
+    /// DNS query names (one per query message).
+    pub dns_names: NameCounts,
+}
+
+/// Counts of names, bounded: past `CAP` distinct names, new names are only
+/// counted in `others` (a DNS tunnel or a scan cannot grow it without end).
+#[derive(Debug, Default)]
+pub struct NameCounts {
+    counts: HashMap<String, u64>,
+    others: u64,
+    total: u64,
+}
+
+impl NameCounts {
+    /// Most distinct names kept.
+    pub const CAP: usize = 65_536;
+
+    /// Counts one occurrence of `name`.
+    pub fn add(&mut self, name: &str) {
+        self.total += 1;
+        if let Some(n) = self.counts.get_mut(name) {
+            *n += 1;
+        } else if self.counts.len() < Self::CAP {
+            self.counts.insert(name.to_owned(), 1);
+        } else {
+            self.others += 1;
+        }
+    }
+
+    /// The `n` most frequent names, most frequent first (ties by name).
+    pub fn top(&self, n: usize) -> Vec<(&str, u64)> {
+        let mut v: Vec<(&str, u64)> = self.counts.iter().map(|(k, c)| (k.as_str(), *c)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v.truncate(n);
+        v
+    }
+
+    fn write(&self, w: &mut impl Write, title: &str, n: usize) -> io::Result<()> {
+        if self.total == 0 || n == 0 {
+            return Ok(());
+        }
+        writeln!(w)?;
+        writeln!(
+            w,
+            "top {title} ({} seen, {} distinct)",
+            self.total,
+            self.counts.len()
+        )?;
+        for (name, c) in self.top(n) {
+            writeln!(w, "{c:>10}  {name}")?;
+        }
+        if self.others > 0 {
+            writeln!(
+                w,
+                "{:>10}  (names past the first {} distinct)",
+                self.others,
+                Self::CAP
+            )?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,15 +115,22 @@ impl Summary {
             top: BinaryHeap::new(),
             by_proto: BTreeMap::new(),
             by_conn_state: BTreeMap::new(),
+            by_app: BTreeMap::new(),
             flows: 0,
             first: None,
             last: None,
+            sni: NameCounts::default(),
+            http_hosts: NameCounts::default(),
+            dns_names: NameCounts::default(),
         }
     }
 
-    /// Adds one finished flow.
-    pub fn add(&mut self, rec: &FlowRecord<FiveTuple>) {
+    /// Adds one finished flow and the protocol its parser found.
+    pub fn add(&mut self, rec: &FlowRecord<FiveTuple>, app_proto: Option<&'static str>) {
         self.flows += 1;
+        if let Some(app) = app_proto {
+            *self.by_app.entry(app).or_default() += 1;
+        }
         let s = &rec.stats;
         self.first = Some(self.first.map_or(s.first, |f| f.min(s.first)));
         self.last = Some(self.last.map_or(s.last, |l| l.max(s.last)));
@@ -104,6 +178,7 @@ impl Summary {
         w: &mut impl Write,
         counters: &PacketCounters,
         tracker: &TrackerStats,
+        sessions: &SessionCounters,
     ) -> io::Result<()> {
         writeln!(w, "packets          {}", counters.packets)?;
         writeln!(w, "bytes            {}", counters.frame_bytes)?;
@@ -121,8 +196,8 @@ impl Summary {
         writeln!(w, "  not IP         {}", counters.not_ip)?;
         writeln!(
             w,
-            "  fragments      {}  (non-first IP fragments, not reassembled)",
-            counters.fragments
+            "  fragments      {}  (IP fragments; {} datagrams rebuilt and tracked, {} rebuilt but malformed)",
+            counters.fragments, sessions.datagrams_reassembled, sessions.reassembled_malformed
         )?;
         writeln!(
             w,
@@ -158,6 +233,15 @@ impl Summary {
             write!(w, "  {state}={n}")?;
         }
         writeln!(w)?;
+        write!(w, "app_proto ")?;
+        for (app, n) in &self.by_app {
+            write!(w, "  {app}={n}")?;
+        }
+        writeln!(
+            w,
+            "  (messages {}, anomalies {}, gaps {}, unidentified TCP {})",
+            sessions.messages, sessions.anomalies, sessions.gaps, sessions.unidentified_streams
+        )?;
         if self.top_n > 0 && !self.top.is_empty() {
             writeln!(w)?;
             writeln!(w, "top {} flows by bytes", self.top.len())?;
@@ -176,6 +260,9 @@ impl Summary {
                 )?;
             }
         }
+        self.sni.write(w, "TLS server names", self.top_n)?;
+        self.http_hosts.write(w, "HTTP hosts", self.top_n)?;
+        self.dns_names.write(w, "DNS query names", self.top_n)?;
         Ok(())
     }
 }

@@ -1,5 +1,7 @@
-//! `flow-summary`: read a capture (file or `-` for stdin), track flows, and
-//! print them as a table, Suricata EVE JSON, a Zeek conn.log, CSV or NDJSON.
+//! `flow-summary`: read a capture (file or `-` for stdin), track flows,
+//! reassemble and parse HTTP, TLS and DNS, and print the flows as a table,
+//! Suricata EVE JSON (with `http`, `tls` and `dns` events), a Zeek conn.log
+//! (with `service`), CSV or NDJSON.
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -9,10 +11,12 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use flowscope::capture::{CaptureError, CaptureReader};
-use flowscope::driver::FlowPipeline;
-use flowscope::emit::{self, FlowWriter};
-use flowscope::extract::{ExtractConfig, FiveTupleExtractor};
+use flowscope::driver::{DriverEvent, SessionConfig, SessionDriver};
+use flowscope::emit::{self, FlowContext, FlowWriter};
+use flowscope::extract::ExtractConfig;
+use flowscope::proto::AppMessage;
 use flowscope::track::TrackerConfig;
+use flowscope_cli::app_events::{count_names, EveApps};
 use flowscope_cli::summary::Summary;
 use flowscope_core::{FiveTuple, FlowEvent, FlowRecord};
 
@@ -26,7 +30,7 @@ const EXIT_FAILED: u8 = 1;
 enum Format {
     /// Totals, packet accounting, per-protocol counts and the top flows.
     Table,
-    /// Suricata EVE JSON, one `event_type: flow` object per line.
+    /// Suricata EVE JSON: `flow` events, and `http`, `tls`, `dns` events.
     Eve,
     /// Zeek conn.log (tab-separated, with header).
     Conn,
@@ -104,6 +108,10 @@ struct Args {
     #[arg(long)]
     verify_checksums: bool,
 
+    /// Track flows only: no reassembly, defragmentation or HTTP/TLS/DNS parsing (faster).
+    #[arg(long)]
+    flows_only: bool,
+
     /// Progress bar on stderr.
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     progress: Progress,
@@ -117,7 +125,11 @@ fn seconds(s: &str) -> Result<Duration, String> {
 /// The chosen output: the table report, or a line writer from `emit`.
 enum Output<'w> {
     Table(Summary, Box<dyn Write + 'w>),
-    Lines(Box<dyn FlowWriter + 'w>),
+    Lines {
+        w: Box<dyn FlowWriter + 'w>,
+        /// EVE application events (only for `--format eve`).
+        apps: Option<EveApps>,
+    },
 }
 
 impl<'w> Output<'w> {
@@ -129,26 +141,64 @@ impl<'w> Output<'w> {
             Format::Csv => emit::Format::Csv,
             Format::Ndjson => emit::Format::Ndjson,
         };
-        Output::Lines(lines.writer(w))
-    }
-
-    fn flow(&mut self, rec: &FlowRecord<FiveTuple>) -> io::Result<()> {
-        match self {
-            Output::Table(s, _) => {
-                s.add(rec);
-                Ok(())
-            }
-            Output::Lines(w) => w.write_flow(rec),
+        Output::Lines {
+            w: lines.writer(w),
+            apps: (format == Format::Eve).then(EveApps::default),
         }
     }
 
-    fn finish(self, pipeline: &FlowPipeline<FiveTupleExtractor>) -> io::Result<()> {
+    fn event(&mut self, ev: DriverEvent<'_, AppMessage>) -> io::Result<()> {
+        match (self, ev) {
+            (
+                out,
+                DriverEvent::Flow {
+                    event: FlowEvent::Ended(rec),
+                    app_proto,
+                },
+            ) => out.flow(rec, app_proto),
+            (Output::Table(s, _), DriverEvent::Session { event, .. }) => {
+                count_names(s, &event);
+                Ok(())
+            }
+            (
+                Output::Lines {
+                    w,
+                    apps: Some(apps),
+                },
+                DriverEvent::Session { info, ts, event },
+            ) => apps.on_event(info, ts, &event, &mut |line| w.write_line(line)),
+            _ => Ok(()),
+        }
+    }
+
+    fn flow(&mut self, rec: &FlowRecord<FiveTuple>, app: Option<&'static str>) -> io::Result<()> {
+        match self {
+            Output::Table(s, _) => {
+                s.add(rec, app);
+                Ok(())
+            }
+            Output::Lines { w, .. } => {
+                let ctx = match app {
+                    Some(a) => FlowContext::default().with_app_proto(a),
+                    None => FlowContext::default(),
+                };
+                w.write_flow_with(rec, &ctx)
+            }
+        }
+    }
+
+    fn finish(self, driver: &SessionDriver<AppMessage>) -> io::Result<()> {
         match self {
             Output::Table(s, mut w) => {
-                s.write(&mut w, pipeline.counters(), &pipeline.tracker_stats())?;
+                s.write(
+                    &mut w,
+                    driver.counters(),
+                    &driver.tracker_stats(),
+                    driver.session_counters(),
+                )?;
                 w.flush()
             }
-            Output::Lines(mut w) => w.close(),
+            Output::Lines { mut w, .. } => w.close(),
         }
     }
 }
@@ -194,16 +244,24 @@ fn run(args: &Args) -> io::Result<Option<CaptureError>> {
     track.udp_timeout = args.udp_timeout;
     track.icmp_timeout = args.icmp_timeout;
     track.other_timeout = args.other_timeout;
-    let mut pipeline = FlowPipeline::five_tuple(extract, track);
+    let mut config = SessionConfig::default();
+    config.extract = extract;
+    config.track = track;
+    config.no_defrag = args.flows_only;
+    let mut driver = if args.flows_only {
+        SessionDriver::new(config)
+    } else {
+        SessionDriver::with_default_parsers(config)
+    };
 
     let progress = progress_bar(args);
     // The sink cannot return errors, so the first write error is kept and
     // reported after the packet that caused it.
     let mut write_err: Option<io::Error> = None;
     let on_event =
-        |ev: &FlowEvent<FiveTuple>, output: &mut Output<'_>, err: &mut Option<io::Error>| {
-            if let (FlowEvent::Ended(rec), None) = (ev, &err) {
-                if let Err(e) = output.flow(rec) {
+        |ev: DriverEvent<'_, AppMessage>, output: &mut Output<'_>, err: &mut Option<io::Error>| {
+            if err.is_none() {
+                if let Err(e) = output.event(ev) {
                     *err = Some(e);
                 }
             }
@@ -212,7 +270,7 @@ fn run(args: &Args) -> io::Result<Option<CaptureError>> {
     loop {
         match reader.next_packet() {
             Ok(Some(pkt)) => {
-                pipeline.process(&pkt, &mut |ev| on_event(ev, &mut output, &mut write_err))
+                driver.process(&pkt, &mut |ev| on_event(ev, &mut output, &mut write_err))
             }
             Ok(None) => break,
             Err(e) => {
@@ -229,14 +287,14 @@ fn run(args: &Args) -> io::Result<Option<CaptureError>> {
             }
         }
     }
-    pipeline.finish(&mut |ev| on_event(ev, &mut output, &mut write_err));
+    driver.finish(&mut |ev| on_event(ev, &mut output, &mut write_err));
     if let Some(e) = write_err {
         return Err(e);
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    output.finish(&pipeline)?;
+    output.finish(&driver)?;
     Ok(damage)
 }
 

@@ -157,6 +157,13 @@ impl<W: Write, F: LineFormat> FlowWriter for LineWriter<W, F> {
     fn close(&mut self) -> io::Result<()> {
         self.close_inner()
     }
+
+    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        if self.closed {
+            return Err(closed_error());
+        }
+        self.w.write_all(line)
+    }
 }
 
 /// What a caller knows about a flow beyond its [`FlowRecord`], for writers
@@ -198,6 +205,11 @@ pub trait FlowWriter {
     /// format has one, and flushes. Writing a flow afterwards is an error;
     /// closing again only flushes.
     fn close(&mut self) -> io::Result<()>;
+
+    /// Writes a whole line built elsewhere to the same output, as it is:
+    /// for line formats without a header (EVE application events between
+    /// flow events, extra NDJSON records).
+    fn write_line(&mut self, line: &[u8]) -> io::Result<()>;
 }
 
 /// The output formats.

@@ -21,7 +21,8 @@
 //! - `id.orig_p` / `id.resp_p` for ICMP: the type and the counterpart type
 //!   or code, exactly Zeek's `ICMP4_counterpart` convention, which our key
 //!   already uses.
-//! - `service`: the context's `app_proto`, lowercased (`to_lower`), else `-`.
+//! - `service`: the context's `app_proto`, lowercased (`to_lower`), else `-`;
+//!   `tls` is written `ssl`, the name of Zeek's TLS analyzer.
 //! - `local_orig` / `local_resp`: `-` (no `Site::local_nets`).
 //! - `orig_bytes` / `resp_bytes`: sequence-space stream bytes
 //!   ([`DirStats::stream_bytes`](flowscope_core::DirStats)); `missed_bytes`:
@@ -116,6 +117,8 @@ fn conn_line(
     write_zeek_ip(out, dst)?;
     write!(out, "\t{dport}\t{}\t", rec.l4.zeek_name())?;
     match ctx.app_proto {
+        // Zeek names its TLS analyzer (and so the service) "ssl".
+        Some(service) if service.eq_ignore_ascii_case("tls") => out.extend_from_slice(b"ssl"),
         Some(service) => write_zeek_str(out, service, true)?,
         None => out.push(b'-'),
     }

@@ -77,7 +77,7 @@ impl<W: Write> EveAppWriter<W> {
         body: &serde_json::Value,
     ) -> io::Result<()> {
         self.buf.clear();
-        app_line(&mut self.buf, head, event_type, body)?;
+        app_event_line(&mut self.buf, head, event_type, body)?;
         self.inner.write_all(&self.buf)
     }
 
@@ -93,7 +93,8 @@ impl<W: Write> EveAppWriter<W> {
     }
 }
 
-fn app_line(
+/// Appends one EVE application event line (with its `\n`) to `out`.
+pub fn app_event_line(
     out: &mut Vec<u8>,
     head: &EventHeader,
     event_type: &str,
