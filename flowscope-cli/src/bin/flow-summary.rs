@@ -124,7 +124,7 @@ fn seconds(s: &str) -> Result<Duration, String> {
 
 /// The chosen output: the table report, or a line writer from `emit`.
 enum Output<'w> {
-    Table(Summary, Box<dyn Write + 'w>),
+    Table(Box<Summary>, Box<dyn Write + 'w>),
     Lines {
         w: Box<dyn FlowWriter + 'w>,
         /// EVE application events (only for `--format eve`).
@@ -135,7 +135,7 @@ enum Output<'w> {
 impl<'w> Output<'w> {
     fn new(format: Format, top: usize, w: impl Write + 'w) -> Self {
         let lines = match format {
-            Format::Table => return Output::Table(Summary::new(top), Box::new(w)),
+            Format::Table => return Output::Table(Box::new(Summary::new(top)), Box::new(w)),
             Format::Eve => emit::Format::Eve,
             Format::Conn => emit::Format::ZeekConn,
             Format::Csv => emit::Format::Csv,
