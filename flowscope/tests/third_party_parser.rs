@@ -69,7 +69,7 @@ fn lenproto_runs_in_the_driver() {
     let c2 = c1 + hello.len() as u32;
     let c3 = c2 + data.len() as u32;
     let c4 = c3 + bye.len() as u32;
-    let frames = vec![
+    let frames = [
         tcp_frame(c, s, ci, 0, SYN, &[]),
         tcp_frame(s, c, si, c1, SYN | ACK, &[]),
         tcp_frame(c, s, c1, si + 1, ACK, &[]),
