@@ -70,7 +70,73 @@ fn against(data: &[u8], pattern: &[u8]) -> Probe {
     }
 }
 
-/// Does `data` start a request (`METHOD `)?
+/// Shortest and longest extension method the probe accepts: registered
+/// methods have 3 (`GET`, `PUT`, `ACL`) to 16 (`BASELINE-CONTROL`)
+/// characters. The floor matters because the driver may probe a stream's
+/// later chunks: `T /x` there is the tail of a request cut by a
+/// conflicting overlap, not a method `T`.
+const EXTENSION_METHOD_LEN: std::ops::RangeInclusive<usize> = 3..=24;
+
+/// The stronger of two verdicts (`Match` > `NeedMore` > `NoMatch`).
+fn either(a: Probe, b: Probe) -> Probe {
+    match (a, b) {
+        (Probe::Match, _) | (_, Probe::Match) => Probe::Match,
+        (Probe::NeedMore, _) | (_, Probe::NeedMore) => Probe::NeedMore,
+        _ => Probe::NoMatch,
+    }
+}
+
+/// A known method ended by a line break instead of a space (`OPTIONS\r\n`,
+/// a request line with no target): malformed, yet an HTTP attempt that
+/// servers answer and tshark dissects; Zeek's HTTP DPD signature likewise
+/// allows any whitespace after the method. The parser reads it with
+/// `http.invalid_request_line`.
+fn probe_bare_method(data: &[u8]) -> Probe {
+    let mut verdict = Probe::NoMatch;
+    for m in METHODS {
+        let name = m.strip_suffix(b" ").unwrap_or(m);
+        match against(data, name) {
+            Probe::Match => match data.get(name.len()) {
+                None => verdict = either(verdict, Probe::NeedMore),
+                Some(b'\r' | b'\n') => return Probe::Match,
+                Some(_) => {}
+            },
+            other => verdict = either(verdict, other),
+        }
+    }
+    verdict
+}
+
+/// An extension method (RFC 9110 §9.1: any token; by convention upper
+/// case, as the probe requires) followed by a space and the start of a
+/// request target in origin form (`/`), asterisk form (`*`) or absolute
+/// form (`http://`), RFC 9112 §3.2. The target's first character keeps
+/// word-and-space protocols (`EHLO host`, `USER name`) out.
+fn probe_extension_method(data: &[u8]) -> Probe {
+    let token = data
+        .iter()
+        .take_while(|&&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        .count();
+    if data.first().is_some_and(|b| !b.is_ascii_uppercase()) || token > *EXTENSION_METHOD_LEN.end()
+    {
+        return Probe::NoMatch;
+    }
+    match data.get(token) {
+        None => Probe::NeedMore,
+        Some(b' ') if EXTENSION_METHOD_LEN.contains(&token) => {
+            let target = data.get(token + 1..).unwrap_or(&[]);
+            match target.first() {
+                None => Probe::NeedMore,
+                Some(b'/' | b'*') => Probe::Match,
+                Some(_) => against(target, b"http://"),
+            }
+        }
+        Some(_) => Probe::NoMatch,
+    }
+}
+
+/// Does `data` start a request: a known method and a space, a known
+/// method alone on its line, or an extension method and a request target?
 pub(crate) fn probe_request(data: &[u8]) -> Probe {
     let mut verdict = Probe::NoMatch;
     for m in METHODS {
@@ -80,7 +146,8 @@ pub(crate) fn probe_request(data: &[u8]) -> Probe {
             Probe::NoMatch => {}
         }
     }
-    verdict
+    let verdict = either(verdict, probe_bare_method(data));
+    either(verdict, probe_extension_method(data))
 }
 
 /// Does `data` start a response (`HTTP/1.`)?
@@ -114,8 +181,10 @@ impl SessionParserFactory for HttpParserFactory {
         "http"
     }
 
-    /// [`Probe::Match`] when the initiator starts with a known method and a
-    /// space, or the responder with `HTTP/1.`; [`Probe::NeedMore`] while
+    /// [`Probe::Match`] when the initiator starts a request line (a known
+    /// method and a space or a line break, or an upper-case extension
+    /// method, a space and `/`, `*` or `http://`), or the responder with
+    /// `HTTP/1.`; [`Probe::NeedMore`] while
     /// the bytes so far are a prefix of one of those (nothing at all
     /// included); else [`Probe::NoMatch`]. Ports are not looked at.
     fn probe(&self, _ctx: &ParserContext, side: FlowSide, data: &[u8]) -> Probe {

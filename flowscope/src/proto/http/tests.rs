@@ -554,7 +554,32 @@ fn probe_verdicts() {
     assert_eq!(f.probe(&ctx, I, b""), Probe::NeedMore);
     assert_eq!(f.probe(&ctx, I, b"PROP"), Probe::NeedMore);
     assert_eq!(f.probe(&ctx, I, b"GET"), Probe::NeedMore);
-    assert_eq!(f.probe(&ctx, I, b"GETX / HTTP/1.1"), Probe::NoMatch);
+    // Extension methods (RFC 9110 §9.1) before an origin-, asterisk- or
+    // absolute-form target (RFC 9112 §3.2).
+    assert_eq!(f.probe(&ctx, I, b"GETX / HTTP/1.1"), Probe::Match);
+    assert_eq!(f.probe(&ctx, I, b"CCM_POST /HTTP/1.1"), Probe::Match);
+    assert_eq!(f.probe(&ctx, I, b"X-MS-ENUMATTS * HTTP/1.1"), Probe::Match);
+    assert_eq!(f.probe(&ctx, I, b"FOO http://h/ HTTP/1.1"), Probe::Match);
+    assert_eq!(f.probe(&ctx, I, b"FOO ht"), Probe::NeedMore);
+    assert_eq!(f.probe(&ctx, I, b"CCM_POST "), Probe::NeedMore);
+    assert_eq!(f.probe(&ctx, I, b"FOO rtsp://h/ RTSP/1.0"), Probe::NoMatch);
+    assert_eq!(
+        f.probe(&ctx, I, b"EHLO mail.example.com\r\n"),
+        Probe::NoMatch
+    );
+    assert_eq!(f.probe(&ctx, I, b"USER anonymous\r\n"), Probe::NoMatch);
+    assert_eq!(f.probe(&ctx, I, b"SSH-2.0-OpenSSH_9.6\r\n"), Probe::NoMatch);
+    assert_eq!(
+        f.probe(&ctx, I, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ / HTTP/1.1"),
+        Probe::NoMatch
+    );
+    assert_eq!(f.probe(&ctx, I, b"T /x HTTP/1.1"), Probe::NoMatch);
+    assert_eq!(f.probe(&ctx, I, b"ET /x HTTP/1.1"), Probe::NoMatch);
+    // A known method alone on its line: malformed, still an HTTP attempt.
+    assert_eq!(f.probe(&ctx, I, b"OPTIONS\r\nHost: h\r\n"), Probe::Match);
+    assert_eq!(f.probe(&ctx, I, b"OPTIONS\nHost: h\n"), Probe::Match);
+    assert_eq!(f.probe(&ctx, I, b"OPTIONS"), Probe::NeedMore);
+    assert_eq!(f.probe(&ctx, I, b"GETX\r\n"), Probe::NoMatch);
     assert_eq!(f.probe(&ctx, I, b"get / HTTP/1.1"), Probe::NoMatch);
     assert_eq!(f.probe(&ctx, I, b"\x16\x03\x01"), Probe::NoMatch);
     assert_eq!(f.probe(&ctx, R, b"HTTP/1.1 200 OK"), Probe::Match);
