@@ -141,6 +141,13 @@ pub(crate) fn probe_request(data: &[u8]) -> Probe {
     let mut verdict = Probe::NoMatch;
     for m in METHODS {
         match against(data, m) {
+            // CONNECT's target is an authority (RFC 9110 §9.3.6: host:port);
+            // NATS clients open with `CONNECT {json}`, which is not HTTP.
+            Probe::Match if *m == b"CONNECT " => match data.get(m.len()) {
+                None => verdict = Probe::NeedMore,
+                Some(b) if b.is_ascii_alphanumeric() || *b == b'[' => return Probe::Match,
+                Some(_) => {}
+            },
             Probe::Match => return Probe::Match,
             Probe::NeedMore => verdict = Probe::NeedMore,
             Probe::NoMatch => {}

@@ -581,6 +581,17 @@ fn probe_verdicts() {
     assert_eq!(f.probe(&ctx, I, b"OPTIONS"), Probe::NeedMore);
     assert_eq!(f.probe(&ctx, I, b"GETX\r\n"), Probe::NoMatch);
     assert_eq!(f.probe(&ctx, I, b"get / HTTP/1.1"), Probe::NoMatch);
+    // CONNECT needs an authority target; NATS opens with `CONNECT {json}`.
+    assert_eq!(f.probe(&ctx, I, b"CONNECT h:443 HTTP/1.1"), Probe::Match);
+    assert_eq!(
+        f.probe(&ctx, I, b"CONNECT [::1]:443 HTTP/1.1"),
+        Probe::Match
+    );
+    assert_eq!(f.probe(&ctx, I, b"CONNECT "), Probe::NeedMore);
+    assert_eq!(
+        f.probe(&ctx, I, b"CONNECT {\"verbose\":false}"),
+        Probe::NoMatch
+    );
     assert_eq!(f.probe(&ctx, I, b"\x16\x03\x01"), Probe::NoMatch);
     assert_eq!(f.probe(&ctx, R, b"HTTP/1.1 200 OK"), Probe::Match);
     assert_eq!(f.probe(&ctx, R, b"HTTP/"), Probe::NeedMore);
