@@ -7,7 +7,9 @@
 //! `opcode`, `rcode` (the header's 4 bits by name), `queries`, `answers`
 //! (and optionally `grouped`), `authorities`, `additionals`. Suricata's
 //! `tx_id` is its own transaction counter and is not produced. Names are
-//! flowscope's presentation form; the root is `""` as Suricata logs it.
+//! flowscope's presentation form; the root is `""` as Suricata logs it. A
+//! question whose name did not decode (`DnsQuestion::name_fault`) is left
+//! out of `queries`.
 
 use serde_json::{json, Map, Value};
 
@@ -62,12 +64,15 @@ pub fn eve_dns_with(m: &DnsMessage, formats: EveDnsFormats) -> Value {
     }
     o.insert("opcode".into(), json!(m.opcode));
     o.insert("rcode".into(), json!(rcode_str(m.rcode)));
-    if !m.questions.is_empty() {
-        let q: Vec<Value> = m
-            .questions
-            .iter()
-            .map(|q| json!({ "rrname": eve_name(&q.name), "rrtype": rrtype_str(q.qtype) }))
-            .collect();
+    // A question whose name broke (`name_fault`) has no name to log;
+    // Suricata's parser rejects such a message outright.
+    let q: Vec<Value> = m
+        .questions
+        .iter()
+        .filter(|q| q.name_fault.is_none())
+        .map(|q| json!({ "rrname": eve_name(&q.name), "rrtype": rrtype_str(q.qtype) }))
+        .collect();
+    if !q.is_empty() {
         o.insert("queries".into(), Value::Array(q));
     }
     if !m.answers.is_empty() {
@@ -464,5 +469,18 @@ mod tests {
         }
         assert_eq!(v["z"], true);
         assert_eq!(v["tc"], true);
+    }
+
+    #[test]
+    fn a_question_with_a_broken_name_is_not_logged() {
+        // QNAME "ab" then 0x42, an extended label type (RFC 6891 §5 retires
+        // them): the header is logged, the question is not.
+        let mut m = vec![0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(&[2, b'a', b'b', 0x42, 0, 1, 0, 1]);
+        let d = decode(&m);
+        assert_eq!(d.questions.len(), 1);
+        let v = eve_dns(&d);
+        assert_eq!(v["id"], 7);
+        assert!(v.get("queries").is_none(), "{v}");
     }
 }

@@ -13,7 +13,7 @@ use flowscope_core::{FlowSide, Timestamp};
 use super::message::{
     DnsCounts, DnsError, DnsFlags, DnsMessage, DnsQuestion, DnsRdata, DnsRecord, DnsSoa, EdnsOption,
 };
-use super::name::read_name;
+use super::name::{read_name, NameFault};
 
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 12;
@@ -74,8 +74,29 @@ impl Reader<'_> {
 
     fn name(&mut self) -> Result<String, DnsError> {
         let mut s = String::new();
-        self.pos = read_name(self.msg, self.pos, &mut s)?;
+        self.pos = read_name(self.msg, self.pos, &mut s).map_err(|f| f.error)?;
         Ok(s)
+    }
+
+    /// A question's name: on a fault whose name still has a known end, the
+    /// partial name and the fault, so QTYPE and QCLASS can be read after it
+    /// (as Wireshark does); other faults stop decoding.
+    fn question_name(&mut self) -> Result<(String, Option<DnsError>), DnsError> {
+        let mut s = String::new();
+        match read_name(self.msg, self.pos, &mut s) {
+            Ok(next) => {
+                self.pos = next;
+                Ok((s, None))
+            }
+            Err(NameFault {
+                error,
+                resume: Some(next),
+            }) => {
+                self.pos = next;
+                Ok((s, Some(error)))
+            }
+            Err(f) => Err(f.error),
+        }
     }
 }
 
@@ -133,14 +154,20 @@ fn decode_sections(
     };
     for _ in 0..c.questions {
         room()?;
-        let name = r.name()?;
+        let (name, name_fault) = r.question_name()?;
         let qtype = r.u16()?;
         let qclass = r.u16()?;
         m.questions.push(DnsQuestion {
             name,
             qtype,
             qclass,
+            name_fault,
         });
+        // Past a broken name the framing is a guess: keep this question's
+        // type, read nothing further.
+        if let Some(e) = name_fault {
+            return Err(e);
+        }
     }
     // An RDATA fault leaves the record framing intact: keep going and
     // report the first fault at the end.
@@ -303,17 +330,4 @@ fn rdata(msg: &[u8], start: usize, end: usize, rtype: u16) -> Option<DnsRdata> {
         }
         _ => Some(DnsRdata::Other { rtype, len }),
     }
-}
-
-/// Is this a plausible DNS header for a message of `len` bytes? Used by the
-/// probes: an assigned OPCODE (0–2, 4–6) and a question count that fits (a
-/// question takes at least 5 bytes). The other counts are not checked:
-/// a malformed message on a DNS port is still DNS, and is better decoded and
-/// flagged than ignored.
-pub(crate) fn plausible(msg: &[u8], len: usize) -> bool {
-    let Some(h) = Header::parse(msg) else {
-        return false;
-    };
-    !matches!(h.opcode(), 3 | 7..)
-        && 5 * usize::from(h.counts.questions) <= len.saturating_sub(HEADER_LEN)
 }

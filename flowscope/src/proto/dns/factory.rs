@@ -2,7 +2,7 @@
 
 use flowscope_core::{DatagramParserFactory, FlowSide, ParserContext, Probe, SessionParserFactory};
 
-use super::decode::{plausible, HEADER_LEN};
+use super::decode::HEADER_LEN;
 use super::tcp::DnsTcpParser;
 use super::udp::DnsUdpParser;
 use super::DnsConfig;
@@ -11,8 +11,12 @@ use super::DnsConfig;
 /// 6762, same message format).
 pub const DNS_PORTS: [u16; 2] = [53, 5353];
 
-/// Makes [`DnsUdpParser`]s for UDP flows on port 53 or 5353 whose datagram
-/// has a plausible DNS header.
+/// Makes [`DnsUdpParser`]s for UDP flows on port 53 or 5353.
+///
+/// The port decides, not the header: any OPCODE and any section counts are
+/// accepted, because a malformed message on a DNS port is still DNS, better
+/// decoded and flagged ([`DnsMessage::malformed`](super::DnsMessage::malformed))
+/// than left unseen. Wireshark dissects these ports the same way.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DnsDatagramFactory {
     cfg: DnsConfig,
@@ -32,11 +36,10 @@ impl DatagramParserFactory for DnsDatagramFactory {
         "dns"
     }
 
-    /// [`Probe::Match`] when a port is 53 or 5353 and the datagram has a
-    /// plausible header (at least 12 bytes, an assigned OPCODE, a question
-    /// count that fits its length); never [`Probe::NeedMore`].
+    /// [`Probe::Match`] when a port is 53 or 5353 and the datagram holds a
+    /// whole header (12 bytes); never [`Probe::NeedMore`].
     fn probe(&self, ctx: &ParserContext, _side: FlowSide, data: &[u8]) -> Probe {
-        if ctx.has_port(&DNS_PORTS) && plausible(data, data.len()) {
+        if ctx.has_port(&DNS_PORTS) && data.len() >= HEADER_LEN {
             Probe::Match
         } else {
             Probe::NoMatch
@@ -48,7 +51,8 @@ impl DatagramParserFactory for DnsDatagramFactory {
     }
 }
 
-/// Makes [`DnsTcpParser`]s for TCP flows on port 53 or 5353 (RFC 7766).
+/// Makes [`DnsTcpParser`]s for TCP flows on port 53 or 5353 (RFC 7766);
+/// like [`DnsDatagramFactory`], the header's contents are not judged.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DnsTcpFactory {
     cfg: DnsConfig,
@@ -69,8 +73,8 @@ impl SessionParserFactory for DnsTcpFactory {
     }
 
     /// On port 53 or 5353: [`Probe::NeedMore`] until the two-byte length and
-    /// the header are in, then [`Probe::Match`] when the header is plausible
-    /// for the announced length.
+    /// the header are in, then [`Probe::Match`]; [`Probe::NoMatch`] when the
+    /// announced length cannot hold a header.
     fn probe(&self, ctx: &ParserContext, _side: FlowSide, data: &[u8]) -> Probe {
         if !ctx.has_port(&DNS_PORTS) {
             return Probe::NoMatch;
@@ -82,10 +86,10 @@ impl SessionParserFactory for DnsTcpFactory {
         if len < HEADER_LEN {
             return Probe::NoMatch;
         }
-        match data.get(2..2 + HEADER_LEN) {
-            None => Probe::NeedMore,
-            Some(header) if plausible(header, len) => Probe::Match,
-            Some(_) => Probe::NoMatch,
+        if data.len() < 2 + HEADER_LEN {
+            Probe::NeedMore
+        } else {
+            Probe::Match
         }
     }
 

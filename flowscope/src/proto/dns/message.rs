@@ -127,12 +127,21 @@ pub struct DnsCounts {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DnsQuestion {
-    /// QNAME, in presentation format.
+    /// QNAME, in presentation format; when [`DnsQuestion::name_fault`] is
+    /// set, only the labels decoded before the fault (possibly none).
     pub name: String,
     /// QTYPE.
     pub qtype: u16,
     /// QCLASS (the mDNS unicast-response bit is not stripped).
     pub qclass: u16,
+    /// Why QNAME did not decode whole, when the question could still be
+    /// delimited: an extended label type (the name is taken to end at that
+    /// byte), a compression loop or a name over 255 bytes (the name ends
+    /// after its first pointer or its root byte). QTYPE and QCLASS are the
+    /// bytes after that end, as Wireshark reads them; the message's
+    /// [`DnsMessage::malformed`] is set and nothing after this question is
+    /// decoded.
+    pub name_fault: Option<DnsError>,
 }
 
 /// One resource record.

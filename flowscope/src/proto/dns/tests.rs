@@ -235,8 +235,28 @@ fn malformed(msg: &[u8]) -> (DnsMessage, Vec<&'static str>) {
 fn pointer_to_itself_is_a_loop() {
     let (m, _) = malformed(&with_qname(&[0xc0, 0x0c]));
     assert_eq!(m.malformed, Some(DnsError::CompressionLoop));
-    assert!(m.questions.is_empty());
     assert_eq!(m.id, 9);
+    // The name ends after its first pointer (RFC 1035 §4.1.4), so QTYPE and
+    // QCLASS are the four bytes after it; the name itself is lost.
+    let q = &m.questions[0];
+    assert_eq!(q.name_fault, Some(DnsError::CompressionLoop));
+    assert_eq!((q.name.as_str(), q.qtype, q.qclass), ("", 1, 1));
+}
+
+#[test]
+fn nothing_is_decoded_after_a_broken_question_name() {
+    // Two questions, the first looping, then an answer: the first
+    // question's type is kept, the rest is not read.
+    let mut m = header(9, 0x8100, 2, 1, 0, 0);
+    m.extend_from_slice(&[0xc0, 0x0c, 0, 28, 0, 1]);
+    m.extend(wname("a.b"));
+    m.extend_from_slice(&[0, 1, 0, 1]);
+    m.extend(rr(&[0xc0, 0x12], 1, 5, &[1, 2, 3, 4]));
+    let (m, _) = malformed(&m);
+    assert_eq!(m.questions.len(), 1);
+    assert_eq!(m.questions[0].qtype, 28);
+    assert!(m.answers.is_empty());
+    assert_eq!(m.counts.answers, 1);
 }
 
 #[test]
@@ -251,6 +271,9 @@ fn label_then_pointer_back_grows_until_too_long() {
     // "a" then a pointer back to itself: each turn adds 2 wire bytes.
     let (m, _) = malformed(&with_qname(&[1, b'a', 0xc0, 0x0c]));
     assert_eq!(m.malformed, Some(DnsError::NameTooLong));
+    // In place the name is "a" and a pointer: QTYPE follows the pointer.
+    assert_eq!(m.questions[0].qtype, 1);
+    assert!(m.questions[0].name.starts_with("a.a.a"));
 }
 
 #[test]
@@ -281,10 +304,40 @@ fn forward_pointers_are_followed() {
 
 #[test]
 fn label_types_01_and_10_are_rejected() {
-    for t in [0x40u8, 0x41, 0x7f, 0x80, 0xbf] {
-        let (m, _) = malformed(&with_qname(&[3, b'a', b'b', b'c', t, 0]));
+    // "abc", a label byte of type 01 or 10, then 00 1c 00 01.
+    for t in [0x40u8, 0x41, 0x42, 0x7f, 0x80, 0xbf] {
+        let mut m = header(9, 0x0100, 1, 0, 0, 0);
+        m.extend_from_slice(&[3, b'a', b'b', b'c', t, 0, 28, 0, 1]);
+        let (m, _) = malformed(&m);
         assert_eq!(m.malformed, Some(DnsError::BadLabelType), "{t:#x}");
+        if t < 0x80 && t != 0x41 {
+            // Extended label types have no known length: the name ends at
+            // that byte and QTYPE is the next two bytes, as Wireshark reads it
+            // (`expand_dns_name` returns the offset past the label byte).
+            let q = &m.questions[0];
+            assert_eq!(q.name_fault, Some(DnsError::BadLabelType));
+            assert_eq!((q.name.as_str(), q.qtype, q.qclass), ("abc", 28, 1));
+        } else {
+            // Type 10 is reserved with no layout at all, and 0x41 (RFC 2673
+            // bit-string) has data after it: the name cannot end there, so
+            // there is no question.
+            assert!(m.questions.is_empty(), "{t:#x}");
+        }
     }
+    // An extended label as the name's first byte would make a one-byte
+    // name that is not the root: no question either.
+    let mut m = header(9, 0x0100, 1, 0, 0, 0);
+    m.extend_from_slice(&[0x70, 0, 28, 0, 1]);
+    let (m, _) = malformed(&m);
+    assert_eq!(m.malformed, Some(DnsError::BadLabelType));
+    assert!(m.questions.is_empty());
+    // After a pointer the name's end is known: the question is kept.
+    let mut m = header(9, 0x0100, 1, 0, 0, 0);
+    m.extend_from_slice(&[0xc0, 18, 0, 28, 0, 1, 1, b'x', 0x70]);
+    let (m, _) = malformed(&m);
+    assert_eq!(m.questions[0].qtype, 28);
+    assert_eq!(m.questions[0].name, "x");
+    assert_eq!(m.questions[0].name_fault, Some(DnsError::BadLabelType));
 }
 
 #[test]
@@ -296,10 +349,13 @@ fn names_over_255_bytes_are_rejected() {
         n.extend_from_slice(&[b'x'; 63]);
     }
     n.push(0);
-    assert_eq!(
-        malformed(&with_qname(&n)).0.malformed,
-        Some(DnsError::NameTooLong)
-    );
+    let (m, _) = malformed(&with_qname(&n));
+    assert_eq!(m.malformed, Some(DnsError::NameTooLong));
+    // Its labels still end at the root byte: QTYPE/QCLASS follow it.
+    let q = &m.questions[0];
+    assert_eq!(q.name_fault, Some(DnsError::NameTooLong));
+    assert_eq!((q.qtype, q.qclass), (1, 1));
+    assert!(q.name.len() < 255);
     // Three 63-byte labels and one of 61 = exactly 255: accepted.
     let mut n = Vec::new();
     for len in [63usize, 63, 63, 61] {
@@ -450,14 +506,20 @@ fn udp_probe() {
     assert_eq!(f.probe(&mdns, I, &q), Probe::Match);
     assert_eq!(f.probe(&off, I, &q), Probe::NoMatch);
     assert_eq!(f.probe(&on53, I, &q[..11]), Probe::NoMatch);
-    // OPCODE 3 is unassigned (RFC 6895 §2.2).
-    let mut bad = q.clone();
-    bad[2] |= 3 << 3;
-    assert_eq!(f.probe(&on53, I, &bad), Probe::NoMatch);
-    // Two questions cannot fit in the bytes left.
-    let mut bad = q.clone();
-    bad[5] = 4;
-    assert_eq!(f.probe(&on53, I, &bad), Probe::NoMatch);
+    // On a DNS port the header's contents do not decide: an unassigned
+    // OPCODE (3, RFC 6895 §2.2) or a question count that cannot fit still
+    // gives a parser, which flags the message as malformed.
+    let mut odd = q.clone();
+    odd[2] |= 3 << 3;
+    assert_eq!(f.probe(&on53, I, &odd), Probe::Match);
+    let mut odd = q.clone();
+    odd[5] = 40;
+    assert_eq!(f.probe(&on53, I, &odd), Probe::Match);
+    assert_eq!(f.probe(&on53, I, &q[..12]), Probe::Match);
+    let (ms, _, st) = udp(&[(I, &odd)]);
+    assert_eq!(ms[0].counts.questions, 40);
+    assert_eq!(ms[0].malformed, Some(DnsError::Truncated));
+    assert_eq!(st.malformed, 1);
 }
 
 fn framed(msg: &[u8]) -> Vec<u8> {
@@ -563,6 +625,12 @@ fn tcp_probe() {
     assert_eq!(f.probe(&ctx, I, &q[..10]), Probe::NeedMore);
     assert_eq!(f.probe(&ctx, I, &q[..14]), Probe::Match);
     assert_eq!(f.probe(&ctx, I, &[0, 5, 1, 2, 3, 4, 5]), Probe::NoMatch);
+    // OPCODE 15 and 65 535 questions: still DNS on port 53, decoded and flagged.
+    let mut odd = q.clone();
+    odd[4] |= 0x78;
+    odd[6] = 0xff;
+    odd[7] = 0xff;
+    assert_eq!(f.probe(&ctx, I, &odd), Probe::Match);
     let off = ParserContext::new(L4Proto::Tcp, 40000, 80);
     assert_eq!(f.probe(&off, I, &q), Probe::NoMatch);
 }
