@@ -16,6 +16,9 @@ mod erased;
 #[cfg(feature = "pcap")]
 mod file;
 mod session;
+#[cfg(test)]
+#[path = "tests.rs"]
+mod session_tests;
 
 #[cfg(feature = "pcap")]
 pub use file::{collect_messages, run_capture, CollectedMessage};
