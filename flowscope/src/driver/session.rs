@@ -12,8 +12,8 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use flowscope_core::{
-    DatagramParserFactory, FiveTuple, FlowEvent, FlowExtractor, FlowId, FlowRecord, FlowSide,
-    FragmentInfo, L4Proto, Orientation, PacketView, ParserContext, Probe, Reassembler,
+    ChecksumStatus, DatagramParserFactory, FiveTuple, FlowEvent, FlowExtractor, FlowId, FlowRecord,
+    FlowSide, FragmentInfo, L4Proto, Orientation, PacketView, ParserContext, Probe, Reassembler,
     ReassemblerFactory, SessionEvent, SessionParserFactory, Skip, StreamEvent, TcpSegment,
     Timestamp,
 };
@@ -389,6 +389,12 @@ impl<M: 'static> SessionDriver<M> {
         let outcome = tracker.track(pkt, ex, &mut |ev| {
             on_flow_event(ev, sessions, session_counters, reassembly_stats, sink)
         });
+        // A segment with a bad checksum counts for the flow but its bytes
+        // are not the stream's (Zeek drops them before any analyzer): an
+        // attacker's corrupt copy must not win over the real one.
+        if ex.checksum == ChecksumStatus::Bad {
+            return;
+        }
         let payload = ex.payload.slice(pkt.data);
         let side = outcome.side;
         let ts = pkt.ts;
@@ -719,19 +725,26 @@ fn on_flow_event<M>(
         });
         return;
     };
-    let app_proto = match sessions.remove(&rec.key) {
-        Some(s) => close_session(s, rec, counters, reassembly_stats, sink),
-        None => None,
-    };
-    sink(DriverEvent::Flow {
-        event: ev,
-        app_proto,
-    });
+    match sessions.remove(&rec.key) {
+        Some(s) => {
+            // Holes found by the final flush still belong in the record.
+            let mut rec = rec.clone();
+            let app_proto = close_session(s, &mut rec, counters, reassembly_stats, sink);
+            sink(DriverEvent::Flow {
+                event: &FlowEvent::Ended(rec),
+                app_proto,
+            });
+        }
+        None => sink(DriverEvent::Flow {
+            event: ev,
+            app_proto: None,
+        }),
+    }
 }
 
 fn close_session<M>(
     s: Session<M>,
-    rec: &FlowRecord<FiveTuple>,
+    rec: &mut FlowRecord<FiveTuple>,
     counters: &mut SessionCounters,
     reassembly_stats: &mut ReassemblyStats,
     sink: &mut impl FnMut(DriverEvent<'_, M>),
@@ -759,6 +772,7 @@ fn close_session<M>(
                 }
             }
             StreamEvent::Gap { len, .. } => {
+                crate::track::record_gap(rec, side, len);
                 let event = SessionEvent::Gap { side, len };
                 count_event(counters, &event);
                 sink(DriverEvent::Session {

@@ -34,6 +34,23 @@ use flowscope_core::{
 };
 
 pub use community_id::community_id;
+
+/// Records a content gap found after `rec` was built (a hole reassembly
+/// only finds when the flow ends): adds `missed_bytes` and a gap to the
+/// side's counters and the logarithmic `G`/`g` history letter, exactly as
+/// [`FlowTracker::note_gap`] does for a live flow.
+pub fn record_gap<K>(rec: &mut flowscope_core::FlowRecord<K>, side: FlowSide, missed_bytes: u64) {
+    let dir = match side {
+        FlowSide::Initiator => &mut rec.stats.initiator,
+        FlowSide::Responder => &mut rec.stats.responder,
+    };
+    dir.missed_bytes = dir.missed_bytes.saturating_add(missed_bytes);
+    dir.gaps = dir.gaps.saturating_add(1);
+    if history::scaled_hit(dir.gaps) {
+        rec.history
+            .push(tcp::letter(b'G', side == FlowSide::Initiator));
+    }
+}
 pub use table::FlowTracker;
 
 /// Flow table limits and timeouts. Defaults follow Zeek's.
