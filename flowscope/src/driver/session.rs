@@ -728,7 +728,7 @@ fn on_flow_event<M>(
     match sessions.remove(&rec.key) {
         Some(s) => {
             // Holes found by the final flush still belong in the record.
-            let mut rec = rec.clone();
+            let mut rec = *rec;
             let app_proto = close_session(s, &mut rec, counters, reassembly_stats, sink);
             sink(DriverEvent::Flow {
                 event: &FlowEvent::Ended(rec),
