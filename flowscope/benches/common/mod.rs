@@ -227,3 +227,218 @@ pub fn mixed_capture(flows: u32, per_flow: u32) -> Frames {
     }
     out
 }
+
+/// One TCP connection's packets, built in order: sequence numbers and
+/// acknowledgements follow the bytes each side sent.
+struct TcpConv {
+    c: IpAddr,
+    s: IpAddr,
+    cport: u16,
+    sport: u16,
+    /// Next sequence number of the client and of the server.
+    seq: [u32; 2],
+    frames: Vec<Vec<u8>>,
+}
+
+impl TcpConv {
+    fn new(c: IpAddr, s: IpAddr, cport: u16, sport: u16, isn: u32) -> Self {
+        TcpConv {
+            c,
+            s,
+            cport,
+            sport,
+            seq: [isn, isn ^ 0x5a5a_5a5a],
+            frames: Vec::new(),
+        }
+    }
+
+    fn segment(&mut self, from_c: bool, flags: u8, payload: &[u8]) {
+        let (i, o) = if from_c { (0, 1) } else { (1, 0) };
+        let ack = if flags & ACK != 0 { self.seq[o] } else { 0 };
+        let (sp, dp, src, dst) = if from_c {
+            (self.cport, self.sport, self.c, self.s)
+        } else {
+            (self.sport, self.cport, self.s, self.c)
+        };
+        let seg = tcp(sp, dp, self.seq[i], ack, flags, payload);
+        let (et, p) = ip(6, src, dst, &seg);
+        self.frames.push(eth(None, et, &p));
+        let used = payload.len() as u32 + u32::from(flags & (SYN | FIN) != 0);
+        self.seq[i] = self.seq[i].wrapping_add(used);
+    }
+
+    fn handshake(&mut self) {
+        self.segment(true, SYN, &[]);
+        self.segment(false, SYN | ACK, &[]);
+        self.segment(true, ACK, &[]);
+    }
+
+    /// `data` in MSS-sized segments, then one ACK from the other side.
+    fn send(&mut self, from_c: bool, data: &[u8]) {
+        for chunk in data.chunks(1460) {
+            self.segment(from_c, ACK | PSH, chunk);
+        }
+        self.segment(!from_c, ACK, &[]);
+    }
+
+    fn close(&mut self) {
+        self.segment(true, FIN | ACK, &[]);
+        self.segment(false, FIN | ACK, &[]);
+        self.segment(true, ACK, &[]);
+    }
+}
+
+/// A TLS handshake record (RFC 8446 §5.1, §4) around one message.
+fn tls_handshake(msg_type: u8, body: &[u8]) -> Vec<u8> {
+    let mut hs = vec![msg_type];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(body);
+    let mut r = vec![0x16, 0x03, 0x01];
+    r.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    r.extend_from_slice(&hs);
+    r
+}
+
+/// A TLS 1.2 ClientHello with SNI (RFC 6066 §3) and ALPN (RFC 7301).
+pub fn tls_client_hello(sni: &str) -> Vec<u8> {
+    let mut b = vec![0x03, 0x03];
+    b.extend_from_slice(&[0x11; 32]); // random
+    b.push(0); // no session id
+    b.extend_from_slice(&[0x00, 0x04, 0xc0, 0x2f, 0x13, 0x01]); // cipher suites
+    b.extend_from_slice(&[0x01, 0x00]); // null compression
+    let name = sni.as_bytes();
+    let mut ext = vec![0x00, 0x00];
+    ext.extend_from_slice(&(name.len() as u16 + 5).to_be_bytes());
+    ext.extend_from_slice(&(name.len() as u16 + 3).to_be_bytes());
+    ext.push(0); // host_name
+    ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    ext.extend_from_slice(name);
+    let alpn: &[u8] = b"\x02h2\x08http/1.1";
+    ext.extend_from_slice(&[0x00, 0x10]);
+    ext.extend_from_slice(&(alpn.len() as u16 + 2).to_be_bytes());
+    ext.extend_from_slice(&(alpn.len() as u16).to_be_bytes());
+    ext.extend_from_slice(alpn);
+    b.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    b.extend_from_slice(&ext);
+    tls_handshake(1, &b)
+}
+
+/// A TLS 1.2 ServerHello choosing ECDHE-RSA-AES128-GCM-SHA256, no extensions.
+pub fn tls_server_hello() -> Vec<u8> {
+    let mut b = vec![0x03, 0x03];
+    b.extend_from_slice(&[0x22; 32]);
+    b.push(0);
+    b.extend_from_slice(&[0xc0, 0x2f, 0x00, 0x00, 0x00]);
+    tls_handshake(2, &b)
+}
+
+/// A DNS query or answer (RFC 1035 §4.1) for an A record of `name`.
+pub fn dns_message(id: u16, response: bool, name: &str) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(if response {
+        &[0x81, 0x80]
+    } else {
+        &[0x01, 0x00]
+    });
+    m.extend_from_slice(&[0, 1, 0, u8::from(response), 0, 0, 0, 0]);
+    for label in name.split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    if response {
+        // Name pointer to offset 12, A, IN, TTL 3600, 192.0.2.1.
+        m.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 192, 0, 2, 1]);
+    }
+    m
+}
+
+/// The packets of session flow `i`: by `i % 4`, an HTTP/1.1 keep-alive
+/// connection (3 transactions of 4 000-byte bodies), a TLS connection
+/// (hellos, then 4 application-data records each way), DNS over UDP
+/// (4 query/answer pairs) or a TCP connection no parser recognises.
+fn session_flow(i: u32) -> Vec<Vec<u8>> {
+    let c = IpAddr::V4(client_v4(i + 1));
+    let s = IpAddr::V4(server_v4(i));
+    let cport = 32_768 + (i % 28_000) as u16;
+    let isn = i.wrapping_mul(2_654_435_761);
+    match i % 4 {
+        0 => {
+            let mut t = TcpConv::new(c, s, cport, 80, isn);
+            t.handshake();
+            for k in 0..3 {
+                let req = format!(
+                    "GET /obj/{i}/{k} HTTP/1.1\r\nHost: bench{i}.example\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
+                );
+                t.send(true, req.as_bytes());
+                let mut resp =
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 4000\r\n\r\n"
+                        .to_vec();
+                resp.resize(resp.len() + 4000, b'x');
+                t.send(false, &resp);
+            }
+            t.close();
+            t.frames
+        }
+        1 => {
+            let mut t = TcpConv::new(c, s, cport, 443, isn);
+            t.handshake();
+            t.send(true, &tls_client_hello(&format!("bench{i}.example")));
+            let mut sh = tls_server_hello();
+            sh.extend_from_slice(&[0x14, 0x03, 0x03, 0x00, 0x01, 0x01]); // ChangeCipherSpec
+            t.send(false, &sh);
+            let mut rec = vec![0x17, 0x03, 0x03, 0x05, 0x78]; // 1 400-byte application data
+            rec.resize(5 + 1400, 0xa5);
+            for _ in 0..4 {
+                t.send(true, &rec);
+                t.send(false, &rec);
+            }
+            t.close();
+            t.frames
+        }
+        2 => {
+            let name = format!("host{i}.bench.example");
+            (0..8u16)
+                .map(|k| {
+                    let id = (i as u16).wrapping_mul(8).wrapping_add(k / 2);
+                    let from_c = k % 2 == 0;
+                    let msg = dns_message(id, !from_c, &name);
+                    let (sp, dp, src, dst) = if from_c {
+                        (cport, 53, c, s)
+                    } else {
+                        (53, cport, s, c)
+                    };
+                    let (et, p) = ip(17, src, dst, &udp(sp, dp, &msg));
+                    eth(None, et, &p)
+                })
+                .collect()
+        }
+        _ => {
+            let mut t = TcpConv::new(c, s, cport, 9000, isn);
+            t.handshake();
+            let bin: Vec<u8> = (0..8000u32).map(|b| (b * 167 + 13) as u8).collect();
+            t.send(true, bin.get(..100).unwrap_or(&[]));
+            t.send(false, &bin);
+            t.close();
+            t.frames
+        }
+    }
+}
+
+/// `flows` application sessions (HTTP, TLS, DNS, unknown TCP in turn; see
+/// `session_flow`), interleaved one packet per flow in turn, 10 µs apart.
+pub fn session_capture(flows: u32) -> Frames {
+    let per_flow: Vec<Vec<Vec<u8>>> = (0..flows).map(session_flow).collect();
+    let longest = per_flow.iter().map(Vec::len).max().unwrap_or(0);
+    let mut out = Frames::new();
+    let mut ts = 1_700_000_000_000_000_000u64;
+    for k in 0..longest {
+        for f in &per_flow {
+            if let Some(frame) = f.get(k) {
+                out.push(frame, ts);
+                ts += 10_000;
+            }
+        }
+    }
+    out
+}
