@@ -35,7 +35,7 @@ enum Cmd {
     Gen(GenArgs),
     /// Regenerate samples/sample.pcap (the README's sample capture).
     GenSample {
-        /// Where to write it (default: <workspace>/samples/sample.pcap).
+        /// Where to write it (default: `<workspace>/samples/sample.pcap`).
         #[arg(long)]
         out: Option<PathBuf>,
     },

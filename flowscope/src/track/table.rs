@@ -21,7 +21,7 @@ use super::{TrackOutcome, TrackedKey, TrackerConfig, TrackerStats};
 /// most-recent end) and no allocation. The tracker clock is the latest packet
 /// time seen; a flow ends when the clock passes its deadline (last packet
 /// time plus its state's timeout), found at the head of its timeout class's
-/// queue ([`super::timers`]) or when its next packet arrives. The LRU order
+/// queue (`track::timers`) or when its next packet arrives. The LRU order
 /// only decides which flow is evicted when the table is full.
 pub struct FlowTracker<K: TrackedKey> {
     config: TrackerConfig,
