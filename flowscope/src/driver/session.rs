@@ -443,6 +443,7 @@ impl<M: 'static> SessionDriver<M> {
                 if tcp.flags.ack() {
                     seg = seg.with_ack(tcp.ack);
                 }
+                let key = ex.key;
                 let mut on_stream = |s: FlowSide, ev: StreamEvent<'_>| {
                     on_stream_event(
                         s,
@@ -454,7 +455,9 @@ impl<M: 'static> SessionDriver<M> {
                         probe,
                         stream_factories,
                         session_counters,
-                        tracker,
+                        &mut |side, len| {
+                            tracker.note_gap(&key, side, len);
+                        },
                         sink,
                     )
                 };
@@ -537,8 +540,9 @@ fn count_event<M>(c: &mut SessionCounters, ev: &SessionEvent<M>) {
     }
 }
 
-/// One reassembly event of one flow: gaps go to the tracker and the sink,
-/// data to the parser (choosing one first if needed).
+/// One reassembly event of one flow: gaps go to `note_gap` (the tracker's
+/// live flow, or the finished record) and the sink, data to the parser
+/// (choosing one first if needed).
 #[allow(clippy::too_many_arguments)]
 fn on_stream_event<M>(
     side: FlowSide,
@@ -550,7 +554,7 @@ fn on_stream_event<M>(
     probe: &mut [ProbeBuf; 2],
     factories: &[Box<dyn StreamFactoryDyn<M>>],
     counters: &mut SessionCounters,
-    tracker: &mut FlowTracker<FiveTuple>,
+    note_gap: &mut dyn FnMut(FlowSide, u64),
     sink: &mut impl FnMut(DriverEvent<'_, M>),
 ) {
     match ev {
@@ -576,7 +580,7 @@ fn on_stream_event<M>(
             }
         }
         StreamEvent::Gap { len, .. } => {
-            tracker.note_gap(&info.key, side, len);
+            note_gap(side, len);
             let event = SessionEvent::Gap { side, len };
             count_event(counters, &event);
             let info: &SessionInfo = info;
@@ -750,60 +754,31 @@ fn close_session<M>(
     sink: &mut impl FnMut(DriverEvent<'_, M>),
 ) -> Option<&'static str> {
     let Session {
-        info,
+        mut info,
+        ctx,
         mut parser,
         reasm,
-        ..
+        mut probe,
     } = s;
     let ts = rec.stats.last;
     if let Some(mut r) = reasm {
-        // Held data past holes still reaches the parser, after its gap.
-        let mut on_stream = |side: FlowSide, ev: StreamEvent<'_>| match ev {
-            StreamEvent::Data { bytes, .. } => {
-                if let ParserSlot::Stream(p) = &mut parser {
-                    p.on_data(side, bytes, ts, &mut |event| {
-                        count_event(counters, &event);
-                        sink(DriverEvent::Session {
-                            info: &info,
-                            ts,
-                            event,
-                        })
-                    });
-                }
-            }
-            StreamEvent::Gap { len, .. } => {
-                crate::track::record_gap(rec, side, len);
-                let event = SessionEvent::Gap { side, len };
-                count_event(counters, &event);
-                sink(DriverEvent::Session {
-                    info: &info,
-                    ts,
-                    event,
-                });
-                if let ParserSlot::Stream(p) = &mut parser {
-                    p.on_gap(side, len, ts, &mut |event| {
-                        count_event(counters, &event);
-                        sink(DriverEvent::Session {
-                            info: &info,
-                            ts,
-                            event,
-                        })
-                    });
-                }
-            }
-            StreamEvent::Anomaly(anomaly) => {
-                let event = SessionEvent::Anomaly {
-                    side: Some(side),
-                    anomaly,
-                };
-                count_event(counters, &event);
-                sink(DriverEvent::Session {
-                    info: &info,
-                    ts,
-                    event,
-                });
-            }
-            _ => {}
+        // Held data past holes still reaches the parser, after its gap; the
+        // record is final, so gaps are added to it. No parser is chosen
+        // this late (no factories).
+        let mut on_stream = |side: FlowSide, ev: StreamEvent<'_>| {
+            on_stream_event(
+                side,
+                ev,
+                ts,
+                &mut info,
+                &ctx,
+                &mut parser,
+                &mut probe,
+                &[],
+                counters,
+                &mut |side, len| crate::track::record_gap(rec, side, len),
+                sink,
+            )
         };
         r.flush(FlowSide::Initiator, &mut on_stream);
         r.flush(FlowSide::Responder, &mut on_stream);
