@@ -1,0 +1,1 @@
+//! Software RSS: which worker a packet belongs to.

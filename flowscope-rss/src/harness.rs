@@ -1,0 +1,1 @@
+//! Pinned run-to-completion workers and the event fan-in.
