@@ -19,3 +19,52 @@ pub mod harness;
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 pub mod afpacket;
+
+use flowscope_core::{PacketView, Timestamp};
+
+/// Where one worker's packets come from. Each worker owns exactly one source
+/// (its AF_PACKET socket in the fanout group, or its share of a capture
+/// file) for its whole life.
+pub trait PacketSource: Send {
+    /// Hands the next batch of packets (one ring block, one chunk of a file)
+    /// to `each`, in capture order. A live source returns
+    /// [`Batch::Idle`] after a short poll with nothing to read, so the
+    /// worker can expire idle flows on the clock.
+    fn next_batch(&mut self, each: &mut dyn FnMut(&PacketView<'_>)) -> std::io::Result<Batch>;
+
+    /// What the source itself counted (kernel receive and drop counts for a
+    /// live socket).
+    fn stats(&self) -> SourceStats {
+        SourceStats::default()
+    }
+}
+
+/// What [`PacketSource::next_batch`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Batch {
+    /// This many packets were handed over.
+    Packets(usize),
+    /// Nothing arrived before the poll timeout; `now` is the source's clock
+    /// (the same clock as its packets' timestamps), for idle expiry.
+    Idle {
+        /// The source's current time.
+        now: Timestamp,
+    },
+    /// The input has ended; no packet will follow.
+    End,
+}
+
+/// Counters a source keeps about itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SourceStats {
+    /// Packets the kernel handed to this socket (`tp_packets`), or packets
+    /// read from the file share.
+    pub packets: u64,
+    /// Packets the kernel dropped for lack of ring space (`tp_drops`).
+    pub drops: u64,
+    /// Times the ring was frozen because userspace fell behind
+    /// (`tp_freeze_q_cnt`).
+    pub freezes: u64,
+}
