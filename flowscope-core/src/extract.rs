@@ -14,6 +14,20 @@ pub trait FlowExtractor {
 
     /// Decodes one frame.
     fn extract(&self, pkt: &PacketView<'_>) -> Result<Extracted<Self::Key>, Skip>;
+
+    /// Decodes one frame into `out`, reusing its storage: a per-packet loop
+    /// that keeps one `Extracted` avoids building and moving the whole
+    /// value (about 400 bytes, most of it the encapsulation stack) each
+    /// time. On `Err`, `out` holds unspecified (but valid) data. The default
+    /// calls [`FlowExtractor::extract`].
+    fn extract_into(
+        &self,
+        pkt: &PacketView<'_>,
+        out: &mut Extracted<Self::Key>,
+    ) -> Result<(), Skip> {
+        *out = self.extract(pkt)?;
+        Ok(())
+    }
 }
 
 /// Where the transport payload sits inside the frame's captured bytes.

@@ -247,11 +247,33 @@ pub enum EncapLayer {
 
 /// The outer layers of a packet, outermost first: a small fixed-size stack
 /// so that extraction never allocates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Equality and hashing look only at the recorded layers: [`Encap::clear`]
+/// leaves old slots in place (so that reusing a stack per packet costs one
+/// store, not a 300-byte reset).
+#[derive(Clone, Copy, Debug)]
 pub struct Encap {
     layers: [Option<EncapLayer>; Encap::CAPACITY],
     len: u8,
     overflowed: bool,
+}
+
+impl PartialEq for Encap {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.overflowed == other.overflowed && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Encap {}
+
+impl core::hash::Hash for Encap {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.len.hash(state);
+        self.overflowed.hash(state);
+        for l in self.iter() {
+            l.hash(state);
+        }
+    }
 }
 
 impl Default for Encap {
@@ -280,7 +302,7 @@ impl Encap {
             None => self.overflowed = true,
         }
     }
-    /// Forgets every layer.
+    /// Forgets every layer (slots beyond the length are ignored from then on).
     #[inline]
     pub fn clear(&mut self) {
         self.len = 0;

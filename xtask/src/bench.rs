@@ -37,7 +37,8 @@ use flowscope::extract::{ExtractConfig, FiveTupleExtractor};
 use flowscope::proto::AppMessage;
 use flowscope::track::{FlowTracker, TrackerConfig};
 use flowscope_core::{
-    FiveTuple, FlowEvent, FlowExtractor, LinkType, PacketView, SessionEvent, Timestamp,
+    Extracted, FiveTuple, FlowEvent, FlowExtractor, L4Proto, LinkType, Orientation, PacketView,
+    SessionEvent, Timestamp,
 };
 use stats_alloc::{Region, Stats};
 
@@ -144,21 +145,41 @@ impl Stage {
 /// Per-pass state that warm passes keep.
 enum State {
     Read,
-    Extract(FiveTupleExtractor),
-    Track(FiveTupleExtractor, Box<FlowTracker<FiveTuple>>),
+    /// The extractor and the `Extracted` it reuses packet after packet.
+    Extract(FiveTupleExtractor, Box<Extracted<FiveTuple>>),
+    Track(
+        FiveTupleExtractor,
+        Box<Extracted<FiveTuple>>,
+        Box<FlowTracker<FiveTuple>>,
+    ),
     Pipeline(Box<FlowPipeline<FiveTupleExtractor>>),
     Session(Box<SessionDriver<AppMessage>>),
+}
+
+/// An `Extracted` for `extract_into` to overwrite.
+fn blank_extracted() -> Box<Extracted<FiveTuple>> {
+    let any = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+    let key = FiveTuple {
+        lo_addr: any,
+        hi_addr: any,
+        lo_port: 0,
+        hi_port: 0,
+        proto: 0,
+    };
+    Box::new(Extracted::new(key, Orientation::LoToHi, L4Proto::Other(0)))
 }
 
 impl State {
     fn new(stage: Stage) -> Self {
         match stage {
             Stage::Read => State::Read,
-            Stage::Extract | Stage::ExtractMem => {
-                State::Extract(FiveTupleExtractor::new(ExtractConfig::default()))
-            }
+            Stage::Extract | Stage::ExtractMem => State::Extract(
+                FiveTupleExtractor::new(ExtractConfig::default()),
+                blank_extracted(),
+            ),
             Stage::Track | Stage::TrackMem => State::Track(
                 FiveTupleExtractor::new(ExtractConfig::default()),
+                blank_extracted(),
                 Box::new(FlowTracker::new(TrackerConfig::default())),
             ),
             Stage::Pipeline => State::Pipeline(Box::new(FlowPipeline::five_tuple(
@@ -319,7 +340,7 @@ fn pass(
     }
     if finish {
         match state {
-            State::Track(_, t) => t.finish(&mut |ev| sinks.flow(ev)),
+            State::Track(_, _, t) => t.finish(&mut |ev| sinks.flow(ev)),
             State::Pipeline(pl) => pl.finish(&mut |ev| sinks.flow(ev)),
             State::Session(d) => d.finish(&mut |ev| sinks.driver(ev)),
             _ => {}
@@ -375,24 +396,24 @@ fn step(
         State::Read => {
             black_box(&pkt);
         }
-        State::Extract(x) => match x.extract(&pkt) {
-            Ok(ex) => {
+        State::Extract(x, ex) => match x.extract_into(&pkt, ex) {
+            Ok(()) => {
                 black_box(&ex);
             }
             Err(_) => p.skipped += 1,
         },
-        State::Track(x, t) => match x.extract(&pkt) {
-            Ok(ex) if audit => {
+        State::Track(x, ex, t) => match x.extract_into(&pkt, ex) {
+            Ok(()) if audit => {
                 let region = Region::new(crate::GLOBAL);
-                let o = t.track(&pkt, &ex, &mut |ev| sinks.flow(ev));
+                let o = t.track(&pkt, ex, &mut |ev| sinks.flow(ev));
                 let c = region.change();
                 if !o.new_flow {
                     p.existing_pkts += 1;
                     p.existing_allocs += c.allocations as u64 + c.reallocations as u64;
                 }
             }
-            Ok(ex) => {
-                black_box(t.track(&pkt, &ex, &mut |ev| sinks.flow(ev)));
+            Ok(()) => {
+                black_box(t.track(&pkt, ex, &mut |ev| sinks.flow(ev)));
             }
             Err(_) => p.skipped += 1,
         },

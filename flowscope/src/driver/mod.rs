@@ -24,7 +24,9 @@ mod session_tests;
 pub use file::{collect_messages, run_capture, CollectedMessage};
 pub use session::{DriverEvent, SessionConfig, SessionCounters, SessionDriver, SessionInfo};
 
-use flowscope_core::{FlowEvent, FlowExtractor, MalformedReason, PacketView, Skip, Timestamp};
+use flowscope_core::{
+    Extracted, FlowEvent, FlowExtractor, MalformedReason, PacketView, Skip, Timestamp,
+};
 
 use crate::extract::{ExtractConfig, FiveTupleExtractor};
 use crate::track::{FlowTracker, TrackedKey, TrackerConfig, TrackerStats};
@@ -105,6 +107,9 @@ where
     extractor: E,
     tracker: FlowTracker<E::Key>,
     counters: PacketCounters,
+    /// The extraction result, reused packet after packet
+    /// ([`FlowExtractor::extract_into`]); empty until the first success.
+    scratch: Option<Extracted<E::Key>>,
 }
 
 impl FlowPipeline<FiveTupleExtractor> {
@@ -124,6 +129,7 @@ where
             extractor,
             tracker: FlowTracker::new(track),
             counters: PacketCounters::default(),
+            scratch: None,
         }
     }
 
@@ -132,11 +138,17 @@ where
     pub fn process(&mut self, pkt: &PacketView<'_>, sink: &mut impl FnMut(&FlowEvent<E::Key>)) {
         self.counters.packets += 1;
         self.counters.frame_bytes += u64::from(pkt.wire_len);
-        match self.extractor.extract(pkt) {
-            Ok(ex) => {
+        let result = match &mut self.scratch {
+            Some(ex) => self.extractor.extract_into(pkt, ex).map(|()| {
+                self.tracker.track(pkt, ex, sink);
+            }),
+            None => self.extractor.extract(pkt).map(|ex| {
                 self.tracker.track(pkt, &ex, sink);
-                self.counters.tracked += 1;
-            }
+                self.scratch = Some(ex);
+            }),
+        };
+        match result {
+            Ok(()) => self.counters.tracked += 1,
             Err(skip) => {
                 self.counters.count_skip(skip);
                 // A packet that makes no flow still moves time forward, so

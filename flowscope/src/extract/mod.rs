@@ -111,6 +111,19 @@ impl FlowExtractor for FiveTupleExtractor {
             d.addrs.five_tuple(d.sport, d.dport, d.proto)
         })
     }
+
+    #[inline(always)]
+    fn extract_into(
+        &self,
+        pkt: &PacketView<'_>,
+        out: &mut Extracted<FiveTuple>,
+    ) -> Result<(), Skip> {
+        out.encap.clear();
+        let d = decode(pkt, &self.config, &mut out.encap)?;
+        (out.key, out.orientation) = d.addrs.five_tuple(d.sport, d.dport, d.proto);
+        fill(out, &d);
+        Ok(())
+    }
 }
 
 /// Keys flows by the innermost IP address pair.

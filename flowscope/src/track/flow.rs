@@ -286,9 +286,9 @@ impl Flow {
         Timeouts::class_of(self.l4(), self.tcp_states())
     }
 
-    /// First packet time, ns.
-    pub(crate) fn first_ns(&self) -> u64 {
-        self.first
+    /// Latest packet time, ns.
+    pub(crate) fn last_ns(&self) -> u64 {
+        self.last
     }
 
     /// Counts one packet of `side` into the statistics.

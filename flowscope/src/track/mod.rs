@@ -19,6 +19,7 @@ mod community_id;
 mod conn_state;
 mod flow;
 mod history;
+mod slots;
 mod table;
 mod tcp;
 mod timeout;

@@ -1,14 +1,12 @@
 //! The flow table of one worker: lookup, creation, expiry and eviction.
 
-use core::num::NonZeroUsize;
-
 use flowscope_core::{
     EndReason, Extracted, FlowEvent, FlowSide, L4Proto, PacketView, TcpEndpointState, Timestamp,
 };
-use lru::LruCache;
 
 use super::flow::{first_extra, flow_id, Extra, ExtraSlab, FirstEncap, Flow, NO_EXTRA};
 use super::history::scaled_hit;
+use super::slots::{FlowSlots, SlotId};
 use super::tcp::letter;
 use super::timeout::Timeouts;
 use super::timers::{Entry, TimerQueues, CLASSES};
@@ -16,37 +14,42 @@ use super::{TrackOutcome, TrackedKey, TrackerConfig, TrackerStats};
 
 /// The flow table for one worker.
 ///
-/// Flows live in an LRU list keyed by the canonical key: a packet of an
-/// existing flow costs one hash lookup (which also moves the flow to the
-/// most-recent end) and no allocation. The tracker clock is the latest packet
-/// time seen; a flow ends when the clock passes its deadline (last packet
-/// time plus its state's timeout), found at the head of its timeout class's
-/// queue (`track::timers`) or when its next packet arrives. The LRU order
-/// only decides which flow is evicted when the table is full.
+/// Flows live in a slab with an open-addressed index (`track::slots`): a
+/// packet of an existing flow costs one hash lookup, touches its flow's slot
+/// and nothing else, and allocates nothing. The tracker clock is the latest
+/// packet time seen; a flow ends when the clock passes its deadline (last
+/// packet time plus its state's timeout), found at the head of its timeout
+/// class's queue (`track::timers`) or when its next packet arrives. When the
+/// table is full, the flow idle the longest (oldest last packet) is evicted:
+/// the timeout queues hold every flow in order of activity already, so no
+/// per-packet LRU list is kept.
 pub struct FlowTracker<K: TrackedKey> {
     config: TrackerConfig,
     timeouts: Timeouts,
     stats: TrackerStats,
-    table: LruCache<K, Flow, ahash::RandomState>,
+    slots: FlowSlots<K, Flow>,
     extras: ExtraSlab,
     /// Deadlines by timeout class.
-    timers: TimerQueues<K>,
+    timers: TimerQueues,
     /// Latest time seen (packets or `advance_to`), ns.
     clock: u64,
+    /// Most flows held: `config.max_flows` clamped to 1 ..= 2^32 - 2.
+    capacity: usize,
 }
 
 impl<K: TrackedKey> FlowTracker<K> {
     /// An empty table. `max_flows` of 0 is treated as 1.
     pub fn new(config: TrackerConfig) -> Self {
-        let cap = NonZeroUsize::new(config.max_flows).unwrap_or(NonZeroUsize::MIN);
+        let capacity = config.max_flows.clamp(1, u32::MAX as usize - 1);
         FlowTracker {
-            timers: TimerQueues::new(config.max_flows),
+            timers: TimerQueues::new(capacity),
             timeouts: Timeouts::new(&config),
             config,
             stats: TrackerStats::default(),
-            table: LruCache::with_hasher(cap, ahash::RandomState::new()),
+            slots: FlowSlots::new(ahash::RandomState::new()),
             extras: ExtraSlab::default(),
             clock: 0,
+            capacity,
         }
     }
 
@@ -67,32 +70,34 @@ impl<K: TrackedKey> FlowTracker<K> {
         self.stats.packets += 1;
 
         let clock = self.clock;
-        let end = match self.table.get_mut(&ex.key) {
-            Some(flow) => {
-                if clock > flow.deadline(&self.timeouts) {
-                    // Idle past its timeout but not yet swept.
-                    EndReason::Timeout
-                } else if is_reuse(flow, ex) {
-                    EndReason::Reused
-                } else {
-                    let side = flow.side_of(ex.orientation);
-                    let class = flow.timeout_class();
-                    flow.count(side, pkt, ex);
-                    let side = apply(flow, side, ex, &mut self.extras);
-                    let first = flow.first();
-                    if flow.timeout_class() != class {
-                        arm(&mut self.timers, &self.timeouts, flow, &ex.key);
-                    }
-                    return TrackOutcome {
-                        first,
-                        side,
-                        new_flow: false,
-                    };
-                }
-            }
-            None => return self.create(pkt, ex, sink),
+        let Some(slot) = self.slots.find(&ex.key) else {
+            return self.create(pkt, ex, sink);
         };
-        if let Some((k, f)) = self.table.pop_entry(&ex.key) {
+        let gen = self.slots.gen(slot);
+        let Some((_, flow)) = self.slots.get_mut(slot) else {
+            return self.create(pkt, ex, sink);
+        };
+        let end = if clock > flow.deadline(&self.timeouts) {
+            // Idle past its timeout but not yet swept.
+            EndReason::Timeout
+        } else if is_reuse(flow, ex) {
+            EndReason::Reused
+        } else {
+            let side = flow.side_of(ex.orientation);
+            let class = flow.timeout_class();
+            flow.count(side, pkt, ex);
+            let side = apply(flow, side, ex, &mut self.extras);
+            let first = flow.first();
+            if flow.timeout_class() != class {
+                arm(&mut self.timers, &self.timeouts, flow, slot, gen);
+            }
+            return TrackOutcome {
+                first,
+                side,
+                new_flow: false,
+            };
+        };
+        if let Some((k, f)) = self.slots.remove(slot) {
             self.end(k, f, end, sink);
         }
         self.create(pkt, ex, sink)
@@ -105,11 +110,19 @@ impl<K: TrackedKey> FlowTracker<K> {
         self.expire(sink);
     }
 
-    /// Ends every flow (`EndReason::Finished`), least recently active first:
-    /// call at end of input.
+    /// Ends every flow (`EndReason::Finished`), least recently active first
+    /// (ties in slot order): call at end of input.
     pub fn finish(&mut self, sink: &mut impl FnMut(&FlowEvent<K>)) {
-        while let Some((k, f)) = self.table.pop_lru() {
-            self.end(k, f, EndReason::Finished, sink);
+        let mut order: Vec<(u64, SlotId)> = self
+            .slots
+            .occupied()
+            .filter_map(|s| self.slots.get(s).map(|(_, f)| (f.last_ns(), s)))
+            .collect();
+        order.sort_unstable();
+        for (_, s) in order {
+            if let Some((k, f)) = self.slots.remove(s) {
+                self.end(k, f, EndReason::Finished, sink);
+            }
         }
         self.timers.clear();
     }
@@ -119,7 +132,7 @@ impl<K: TrackedKey> FlowTracker<K> {
     /// letter (Zeek `TCP_Endpoint::Gap`). Returns false when no such flow is
     /// in the table. Does not count as activity.
     pub fn note_gap(&mut self, key: &K, side: FlowSide, missed_bytes: u64) -> bool {
-        let Some(flow) = self.table.peek_mut(key) else {
+        let Some((_, flow)) = self.slots.find(key).and_then(|s| self.slots.get_mut(s)) else {
             return false;
         };
         if flow.extra == NO_EXTRA {
@@ -160,19 +173,18 @@ impl<K: TrackedKey> FlowTracker<K> {
 
     /// Flows in the table now.
     pub fn active_flows(&self) -> usize {
-        self.table.len()
+        self.slots.len()
     }
 
-    /// Memory one table entry takes: key and flow state together with the
-    /// LRU node's two list links, plus one hash-table slot (two pointers and
-    /// a control byte). Not included: the allocator's per-node header, the
-    /// hash table's spare buckets (it keeps at most 7/8 of its buckets full
-    /// and rounds their count up to a power of two, so 1.14 to 2.3 slots per
-    /// entry are preallocated), and the out-of-line slot of flows with
-    /// tunnel, capture-source or gap data.
+    /// Memory one flow takes in the table: its slot (key, state and a
+    /// generation number), two index buckets (the index is kept at most half
+    /// full; just after it doubles, four) and its one timer-queue entry. Not
+    /// included: the out-of-line slot of flows with tunnel, capture-source
+    /// or gap data.
     pub const fn entry_bytes() -> usize {
-        use core::mem::size_of;
-        size_of::<(K, Flow, *const u8, *const u8)>() + 2 * size_of::<usize>() + 1
+        FlowSlots::<K, Flow>::slot_bytes()
+            + 2 * FlowSlots::<K, Flow>::bucket_bytes()
+            + core::mem::size_of::<Entry>()
     }
 
     /// Ends every flow whose deadline passed, class by class in queue order.
@@ -183,19 +195,16 @@ impl<K: TrackedKey> FlowTracker<K> {
         }
         for class in 0..CLASSES {
             while let Some(entry) = self.timers.pop_due(class, clock) {
-                let Some(flow) = self.table.peek_mut(&entry.key) else {
+                let Some(flow) = self.slots.get_gen_mut(entry.slot, entry.gen) else {
                     continue; // the flow ended some other way
                 };
-                if flow.first_ns() != entry.first {
-                    continue; // a later flow on the same key
-                }
                 flow.armed &= !(1 << class);
                 if flow.timeout_class() != class {
                     continue; // moved to another class, queued there
                 }
                 let deadline = flow.deadline(&self.timeouts);
                 if clock > deadline {
-                    if let Some((k, f)) = self.table.pop_entry(&entry.key) {
+                    if let Some((k, f)) = self.slots.remove(entry.slot) {
                         self.end(k, f, EndReason::Timeout, sink);
                     }
                 } else {
@@ -207,19 +216,67 @@ impl<K: TrackedKey> FlowTracker<K> {
         }
         self.timers.refresh_next_due();
         if self.timers.needs_compaction() {
-            let table = &mut self.table;
-            self.timers
-                .compact(|class, e| match table.peek_mut(&e.key) {
-                    Some(f) if f.first_ns() == e.first => {
-                        if f.timeout_class() == class {
-                            true
-                        } else {
-                            f.armed &= !(1 << class);
-                            false
-                        }
-                    }
-                    _ => false,
-                });
+            self.compact_timers();
+        }
+    }
+
+    /// Drops queued entries of flows that ended or changed class.
+    fn compact_timers(&mut self) {
+        let slots = &mut self.slots;
+        self.timers
+            .compact(|class, e| match slots.get_gen_mut(e.slot, e.gen) {
+                Some(f) if f.timeout_class() == class => true,
+                Some(f) => {
+                    f.armed &= !(1 << class);
+                    false
+                }
+                None => false,
+            });
+    }
+
+    /// Ends the flow idle the longest to make room (`EndReason::Evicted`).
+    ///
+    /// Within a timeout class every flow has the same timeout, so its queue
+    /// is in order of last activity once stale heads are dealt with: entries
+    /// of ended flows are dropped, and a head whose flow was active since it
+    /// was queued is queued again with its real deadline (as `expire` does).
+    /// The oldest of the classes' valid heads is the victim.
+    fn evict_one(&mut self, sink: &mut impl FnMut(&FlowEvent<K>)) {
+        let mut victim: Option<(u64, usize)> = None;
+        for class in 0..CLASSES {
+            while let Some(entry) = self.timers.head(class) {
+                let Some(flow) = self.slots.get_gen_mut(entry.slot, entry.gen) else {
+                    self.timers.pop(class);
+                    continue;
+                };
+                if flow.timeout_class() != class {
+                    flow.armed &= !(1 << class);
+                    self.timers.pop(class);
+                    continue;
+                }
+                let deadline = flow.deadline(&self.timeouts);
+                if deadline != entry.deadline {
+                    // `last` only grows, so the real deadline is later.
+                    self.timers.pop(class);
+                    self.timers.push(class, Entry { deadline, ..entry });
+                    continue;
+                }
+                let last = flow.last_ns();
+                if victim.is_none_or(|(l, _)| last < l) {
+                    victim = Some((last, class));
+                }
+                break;
+            }
+        }
+        let slot = match victim.and_then(|(_, class)| self.timers.pop(class)) {
+            Some(e) => Some(e.slot),
+            // Every flow has an entry in its class's queue, so this is
+            // unreachable; if the invariant ever broke, any flow will do.
+            None => self.slots.occupied().next(),
+        };
+        self.timers.refresh_next_due();
+        if let Some((k, f)) = slot.and_then(|s| self.slots.remove(s)) {
+            self.end(k, f, EndReason::Evicted, sink);
         }
     }
 
@@ -248,21 +305,30 @@ impl<K: TrackedKey> FlowTracker<K> {
         let side = flow.side_of(ex.orientation);
         flow.count(side, pkt, ex);
         let side = apply(&mut flow, side, ex, &mut self.extras);
-        arm(&mut self.timers, &self.timeouts, &mut flow, &ex.key);
         let id = flow_id(&ex.key, pkt.ts);
         self.stats.flows_created += 1;
-        // The key is not in the table, so `push` only ever returns the least
-        // recently used flow it evicted, whose node it reuses.
-        if let Some((k, f)) = self.table.push(ex.key.clone(), flow) {
-            self.end(k, f, EndReason::Evicted, sink);
+        if self.slots.len() >= self.capacity {
+            self.evict_one(sink);
         }
-        self.stats.active = self.table.len() as u64;
+        let inserted = self.slots.insert(ex.key.clone(), flow);
         sink(&FlowEvent::Started {
             key: ex.key.clone(),
             id,
             ts: pkt.ts,
             initiator,
         });
+        match inserted {
+            Ok(slot) => {
+                let gen = self.slots.gen(slot);
+                if let Some((_, flow)) = self.slots.get_mut(slot) {
+                    arm(&mut self.timers, &self.timeouts, flow, slot, gen);
+                }
+                self.stats.active = self.slots.len() as u64;
+            }
+            // No slot (impossible below 2^32 - 1 flows, which the capacity
+            // clamp keeps us under): the flow ends at once, still counted.
+            Err((k, f)) => self.end(k, f, EndReason::Evicted, sink),
+        }
         TrackOutcome {
             first: pkt.ts,
             side,
@@ -283,7 +349,7 @@ impl<K: TrackedKey> FlowTracker<K> {
             EndReason::Reused => self.stats.ended_reused += 1,
             _ => self.stats.ended_timeout += 1,
         }
-        self.stats.active = self.table.len() as u64;
+        self.stats.active = self.slots.len() as u64;
         sink(&FlowEvent::Ended(rec));
     }
 
@@ -300,14 +366,14 @@ impl<K: TrackedKey> FlowTracker<K> {
 
 /// Queues the flow's deadline in the queue of its current timeout class,
 /// unless it already has an entry there.
-fn arm<K: Clone>(timers: &mut TimerQueues<K>, timeouts: &Timeouts, flow: &mut Flow, key: &K) {
+fn arm(timers: &mut TimerQueues, timeouts: &Timeouts, flow: &mut Flow, slot: SlotId, gen: u32) {
     let class = flow.timeout_class();
     if flow.armed & (1 << class) == 0 {
         flow.armed |= 1 << class;
         let entry = Entry {
             deadline: flow.deadline(timeouts),
-            first: flow.first_ns(),
-            key: key.clone(),
+            slot,
+            gen,
         };
         timers.push(class, entry);
     }

@@ -13,25 +13,27 @@
 
 use std::collections::VecDeque;
 
+use super::slots::SlotId;
+
 /// Number of timeout classes (see [`super::timeout::Timeouts::class_of`]).
 pub(crate) const CLASSES: usize = 6;
 
-/// One queued deadline.
-#[derive(Clone, Debug)]
-pub(crate) struct Entry<K> {
+/// One queued deadline: 16 bytes, naming the flow by its table slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
     /// When the flow would expire if it saw no packet after being queued, ns.
     pub(crate) deadline: u64,
-    /// The flow's first packet time, ns: tells this flow from a later flow
-    /// with the same key.
-    pub(crate) first: u64,
-    /// The flow's key.
-    pub(crate) key: K,
+    /// The flow's slot in the table.
+    pub(crate) slot: SlotId,
+    /// The slot's generation when queued: tells this flow from a later flow
+    /// given the same slot.
+    pub(crate) gen: u32,
 }
 
 /// The per-class queues.
 #[derive(Debug)]
-pub(crate) struct TimerQueues<K> {
-    queues: [VecDeque<Entry<K>>; CLASSES],
+pub(crate) struct TimerQueues {
+    queues: [VecDeque<Entry>; CLASSES],
     /// Total entries at which stale ones are swept out.
     compact_at: usize,
     /// The floor of `compact_at`: a multiple of the table's capacity.
@@ -41,7 +43,7 @@ pub(crate) struct TimerQueues<K> {
     next_due: u64,
 }
 
-impl<K> TimerQueues<K> {
+impl TimerQueues {
     pub(crate) fn new(max_flows: usize) -> Self {
         let floor = max_flows.saturating_add(1024);
         TimerQueues {
@@ -53,7 +55,7 @@ impl<K> TimerQueues<K> {
     }
 
     /// Queues a deadline in `class`.
-    pub(crate) fn push(&mut self, class: usize, entry: Entry<K>) {
+    pub(crate) fn push(&mut self, class: usize, entry: Entry) {
         if let Some(q) = self.queues.get_mut(class) {
             self.next_due = self.next_due.min(entry.deadline);
             q.push_back(entry);
@@ -77,13 +79,23 @@ impl<K> TimerQueues<K> {
     }
 
     /// The head of `class` if its deadline has passed (`clock > deadline`).
-    pub(crate) fn pop_due(&mut self, class: usize, clock: u64) -> Option<Entry<K>> {
+    pub(crate) fn pop_due(&mut self, class: usize, clock: u64) -> Option<Entry> {
         let q = self.queues.get_mut(class)?;
         if q.front().is_some_and(|e| clock > e.deadline) {
             q.pop_front()
         } else {
             None
         }
+    }
+
+    /// The head of `class`, due or not.
+    pub(crate) fn head(&self, class: usize) -> Option<Entry> {
+        self.queues.get(class)?.front().copied()
+    }
+
+    /// Removes the head of `class`.
+    pub(crate) fn pop(&mut self, class: usize) -> Option<Entry> {
+        self.queues.get_mut(class)?.pop_front()
     }
 
     /// True when stale entries should be swept out.
@@ -93,7 +105,7 @@ impl<K> TimerQueues<K> {
 
     /// Keeps only the entries `keep` accepts, then sets the next compaction
     /// point so that compaction stays amortised O(1) per entry.
-    pub(crate) fn compact(&mut self, mut keep: impl FnMut(usize, &Entry<K>) -> bool) {
+    pub(crate) fn compact(&mut self, mut keep: impl FnMut(usize, &Entry) -> bool) {
         for (class, q) in self.queues.iter_mut().enumerate() {
             q.retain(|e| keep(class, e));
             q.shrink_to(q.len().max(64));
