@@ -2,4 +2,5 @@
 #![forbid(unsafe_code)]
 
 pub mod app_events;
+pub mod replay;
 pub mod summary;

@@ -1,0 +1,319 @@
+//! `flow-replay --iface` for real (root only): two network namespaces made
+//! for this test, joined by a veth pair, nothing else in them (IPv6
+//! autoconfiguration off, no addresses). flow-replay sends with remapped
+//! addresses in one; tcpdump (when installed) and the interface counters
+//! receive in the other. Everything is removed afterwards, also on failure.
+// Test helpers outside #[test] functions unwrap too: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
+
+mod replay_support;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use flowscope_core::LinkType;
+use replay_support::*;
+
+fn sh(args: &[&str]) -> Output {
+    Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("command runs")
+}
+
+fn ok(args: &[&str]) {
+    let o = sh(args);
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The namespaces; dropping it deletes them (and the veth pair with them).
+struct Netns {
+    tx: String,
+    rx: String,
+    tx_if: String,
+    rx_if: String,
+}
+
+impl Netns {
+    fn new() -> Option<Netns> {
+        let pid = std::process::id();
+        let n = Netns {
+            tx: format!("frtx{pid}"),
+            rx: format!("frrx{pid}"),
+            tx_if: format!("frva{pid}"),
+            rx_if: format!("frvb{pid}"),
+        };
+        if !sh(&["ip", "netns", "add", &n.tx]).status.success() {
+            eprintln!("SKIP: cannot create a network namespace");
+            return None;
+        }
+        ok(&["ip", "netns", "add", &n.rx]);
+        ok(&[
+            "ip", "link", "add", &n.tx_if, "type", "veth", "peer", "name", &n.rx_if,
+        ]);
+        for (ns, ifc) in [(&n.tx, &n.tx_if), (&n.rx, &n.rx_if)] {
+            ok(&["ip", "link", "set", ifc, "netns", ns]);
+            // No IPv6 autoconfiguration or MLD: only our frames on the wire.
+            for key in ["all", "default", ifc.as_str()] {
+                ok(&[
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    "sysctl",
+                    "-qw",
+                    &format!("net.ipv6.conf.{key}.disable_ipv6=1"),
+                ]);
+            }
+            ok(&["ip", "-n", ns, "link", "set", ifc, "mtu", "9000", "up"]);
+        }
+        Some(n)
+    }
+
+    fn rx_packets(&self) -> u64 {
+        let o = sh(&[
+            "ip",
+            "-n",
+            &self.rx,
+            "-s",
+            "-j",
+            "link",
+            "show",
+            &self.rx_if,
+        ]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v[0]["stats64"]["rx"]["packets"].as_u64().unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = sh(&["ip", "netns", "del", &self.tx]);
+        let _ = sh(&["ip", "netns", "del", &self.rx]);
+    }
+}
+
+fn is_root() -> bool {
+    let o = sh(&["id", "-u"]);
+    String::from_utf8_lossy(&o.stdout).trim() == "0"
+}
+
+/// tcpdump in the receiving namespace, once it is listening.
+fn tcpdump(n: &Netns, out: &Path, count: u64) -> Option<Child> {
+    // Not installed: no receiver, the counters still check delivery.
+    Command::new("tcpdump").arg("--version").output().ok()?;
+    let mut child = Command::new("ip")
+        .args([
+            "netns", "exec", &n.rx, "tcpdump", "-i", &n.rx_if, "-Q", "in", "-n", "-U", "-s", "0",
+        ])
+        .args(["-c", &count.to_string(), "-w", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut err = BufReader::new(child.stderr.take()?);
+    let mut line = String::new();
+    while err.read_line(&mut line).ok()? > 0 {
+        if line.contains("listening on") {
+            // Keep draining stderr so tcpdump never blocks on it.
+            std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+            return Some(child);
+        }
+        line.clear();
+    }
+    None
+}
+
+fn wait(mut c: Child, limit: Duration) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if let Ok(Some(_)) = c.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+    false
+}
+
+const REMAP: [&str; 4] = [
+    "--remap-ipv4",
+    "198.18.0.0/15",
+    "--remap-ipv6",
+    "2001:2::/48",
+];
+
+/// What must survive the wire: endpoints, protocol, packet and byte
+/// counts, application protocol (timestamps and flow ids are the
+/// receiver's own).
+fn projection(ndjson: &[u8]) -> BTreeSet<String> {
+    String::from_utf8_lossy(ndjson)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let keys = [
+                "src_ip",
+                "src_port",
+                "dest_ip",
+                "dest_port",
+                "proto",
+                "pkts_toserver",
+                "pkts_toclient",
+                "bytes_toserver",
+                "bytes_toclient",
+                "app_proto",
+            ];
+            keys.iter()
+                .map(|k| v[*k].to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+fn flow_summary(p: &Path) -> BTreeSet<String> {
+    let o = Command::new(env!("CARGO_BIN_EXE_flow-summary"))
+        .args(["-f", "ndjson", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    projection(&o.stdout)
+}
+
+fn replay_in(
+    n: &Netns,
+    extra: &[&str],
+    input: &Path,
+    report: &Path,
+) -> (Output, serde_json::Value) {
+    let o = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &n.tx,
+            env!("CARGO_BIN_EXE_flow-replay"),
+            "--iface",
+            &n.tx_if,
+        ])
+        .args(extra)
+        .args([
+            "--report-json",
+            report.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let rep = std::fs::read(report)
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap_or_default();
+    (o, rep)
+}
+
+#[test]
+fn replay_onto_a_veth_pair() {
+    if !is_root() {
+        eprintln!("SKIP: not root");
+        return;
+    }
+    let Some(n) = Netns::new() else { return };
+    let dir = tmpdir("iface");
+    let mut inputs = vec![];
+    let fixture = dir.join("mix.pcap");
+    std::fs::write(&fixture, small_mix()).unwrap();
+    inputs.push(fixture);
+    if let Some(c) = corpus_pcaps() {
+        for f in ["ndpi__443-curl.pcap", "ndpi__http_ipv6.pcap"] {
+            if c.join(f).is_file() {
+                inputs.push(c.join(f));
+            }
+        }
+    }
+    let mut sent_total = 0;
+    for (i, input) in inputs.iter().enumerate() {
+        let written = dir.join(format!("written{i}.pcap"));
+        let mut args = vec![
+            env!("CARGO_BIN_EXE_flow-replay"),
+            "-q",
+            "--write",
+            written.to_str().unwrap(),
+        ];
+        args.extend(REMAP);
+        args.push(input.to_str().unwrap());
+        ok(&args);
+        let expect = flow_summary(&written);
+        let frames = CountFrames::of(&written);
+        let received = dir.join(format!("received{i}.pcap"));
+        let dump = tcpdump(&n, &received, frames * 2);
+        let mut extra = vec!["--pps", "1000", "--loop", "2"];
+        extra.extend(REMAP);
+        let (o, rep) = replay_in(&n, &extra, input, &dir.join("report.json"));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("packets sent"));
+        assert_eq!(rep["packets_sent"], frames * 2, "{input:?}: {rep}");
+        assert_eq!(rep["failed"], 0);
+        assert_eq!(rep["passes"], 2);
+        sent_total += frames * 2;
+        match dump {
+            Some(d) => {
+                assert!(wait(d, Duration::from_secs(20)), "tcpdump got every frame");
+                // Two passes of the same frames: the first pass's flows
+                // are what the written file holds, counted twice.
+                let got = flow_summary(&received);
+                let once: BTreeSet<String> = expect.iter().cloned().collect();
+                let addrs = |s: &BTreeSet<String>| -> BTreeSet<String> {
+                    s.iter()
+                        .map(|l| l.split(' ').take(5).collect::<Vec<_>>().join(" "))
+                        .collect()
+                };
+                assert_eq!(
+                    addrs(&got),
+                    addrs(&once),
+                    "{input:?}: same flows on the wire"
+                );
+                for l in &got {
+                    assert!(l.contains("\"198.1") || l.contains("\"2001:2:"), "{l}");
+                }
+            }
+            None => eprintln!("tcpdump not available: checked the interface counters only"),
+        }
+    }
+    // Nothing else crossed the link.
+    assert_eq!(n.rx_packets(), sent_total);
+
+    // A frame above the MTU fails with EMSGSIZE and is counted.
+    let big = pcap(
+        LinkType::ETHERNET,
+        &[
+            (0.0, udp(A, 1, B, 2, &vec![0u8; 9100])),
+            (0.0, udp(A, 1, B, 2, b"ok")),
+        ],
+    );
+    let bigf = dir.join("big.pcap");
+    std::fs::write(&bigf, big).unwrap();
+    let (o, rep) = replay_in(&n, &["--speed", "max"], &bigf, &dir.join("report2.json"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(rep["failed_by_errno"]["EMSGSIZE"], 1, "{rep}");
+    assert_eq!(rep["packets_sent"], 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Frames in a capture file.
+struct CountFrames;
+impl CountFrames {
+    fn of(p: &Path) -> u64 {
+        let mut r = flowscope::capture::CaptureReader::open(p).unwrap();
+        let mut n = 0;
+        while r.next_packet().unwrap().is_some() {
+            n += 1;
+        }
+        n
+    }
+}
