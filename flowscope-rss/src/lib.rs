@@ -15,6 +15,8 @@
 
 pub mod dispatch;
 pub mod harness;
+#[cfg(test)]
+mod test_frames;
 
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]

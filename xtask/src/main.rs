@@ -8,6 +8,7 @@
 mod bench;
 mod ci;
 mod gen;
+mod workers;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -41,6 +42,8 @@ enum Cmd {
     },
     /// Time the pipeline stages (read, extract, track) on captures held in memory.
     Bench(bench::BenchArgs),
+    /// Packets/s of the flowscope-rss workers: 1 vs N, three ways of feeding them.
+    Workers(workers::WorkersArgs),
     /// Run fmt --check, clippy -D warnings and the tests, stopping at the first failure.
     Ci,
 }
@@ -89,6 +92,7 @@ fn main() -> Result<()> {
             write_capture(&gen::GenConfig::sample(), &out)
         }
         Cmd::Bench(a) => bench::run(&a),
+        Cmd::Workers(a) => workers::run(&a),
         Cmd::Ci => ci::run(),
     }
 }

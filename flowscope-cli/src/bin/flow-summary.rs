@@ -11,14 +11,20 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use flowscope::capture::{CaptureError, CaptureReader};
-use flowscope::driver::{DriverEvent, SessionConfig, SessionDriver};
+use flowscope::driver::{
+    DriverEvent, PacketCounters, SessionConfig, SessionCounters, SessionDriver, SessionInfo,
+};
 use flowscope::emit::{self, FlowContext, FlowWriter};
 use flowscope::extract::ExtractConfig;
 use flowscope::proto::AppMessage;
-use flowscope::track::TrackerConfig;
+use flowscope::track::{TrackerConfig, TrackerStats};
 use flowscope_cli::app_events::{count_names, EveApps};
 use flowscope_cli::summary::Summary;
-use flowscope_core::{FiveTuple, FlowEvent, FlowRecord};
+use flowscope_core::{FiveTuple, FlowEvent, FlowRecord, SessionEvent, Timestamp};
+use flowscope_rss::dispatch::file::FileFeeder;
+use flowscope_rss::dispatch::Dispatcher;
+use flowscope_rss::harness::{Emitter, Harness, HarnessConfig, Totals};
+use flowscope_rss::PacketSource;
 
 /// Exit status when the capture was damaged part-way: the output covers every
 /// packet before the damage.
@@ -115,6 +121,13 @@ struct Args {
     /// Progress bar on stderr.
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     progress: Progress,
+
+    /// Worker threads, each pinned to a core and owning the flows a
+    /// symmetric hash of their IP addresses gives it (a reader thread
+    /// splits the file). The output holds the same records as with one
+    /// worker, in another order. `--max-flows` is shared between workers.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: u16,
 }
 
 fn seconds(s: &str) -> Result<Duration, String> {
@@ -187,15 +200,15 @@ impl<'w> Output<'w> {
         }
     }
 
-    fn finish(self, driver: &SessionDriver<AppMessage>) -> io::Result<()> {
+    fn finish(
+        self,
+        counters: &PacketCounters,
+        tracker: &TrackerStats,
+        sessions: &SessionCounters,
+    ) -> io::Result<()> {
         match self {
             Output::Table(s, mut w) => {
-                s.write(
-                    &mut w,
-                    driver.counters(),
-                    &driver.tracker_stats(),
-                    driver.session_counters(),
-                )?;
+                s.write(&mut w, counters, tracker, sessions)?;
                 w.flush()
             }
             Output::Lines { mut w, .. } => w.close(),
@@ -248,6 +261,9 @@ fn run(args: &Args) -> io::Result<Option<CaptureError>> {
     config.extract = extract;
     config.track = track;
     config.no_defrag = args.flows_only;
+    if args.workers > 1 {
+        return run_workers(args, reader, output, config);
+    }
     let mut driver = if args.flows_only {
         SessionDriver::new(config)
     } else {
@@ -294,8 +310,117 @@ fn run(args: &Args) -> io::Result<Option<CaptureError>> {
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    output.finish(&driver)?;
+    output.finish(
+        driver.counters(),
+        &driver.tracker_stats(),
+        driver.session_counters(),
+    )?;
     Ok(damage)
+}
+
+/// What a worker sends the output thread: the events `flow-summary` writes,
+/// owned.
+enum Item {
+    Ended(FlowRecord<FiveTuple>, Option<&'static str>),
+    Session(SessionInfo, Timestamp, SessionEvent<AppMessage>),
+}
+
+/// `--workers N`: a reader thread splits the capture by flow between N
+/// pinned workers; their events are written here, on this thread.
+fn run_workers(
+    args: &Args,
+    reader: CaptureReader<Box<dyn io::Read + Send>>,
+    mut output: Output<'_>,
+    mut config: SessionConfig,
+) -> io::Result<Option<CaptureError>> {
+    let n = usize::from(args.workers);
+    let dispatcher = Dispatcher::new(config.extract.clone(), n, !args.flows_only);
+    // The flow limit bounds memory: each worker gets its share.
+    config.track.max_flows = config.track.max_flows.div_ceil(n).max(1);
+    // Only the table (names) and EVE (app events) use session events.
+    let sessions = matches!(args.format, Format::Table | Format::Eve);
+    let (feeder, sources) = FileFeeder::new(reader, dispatcher);
+    let sources: Vec<Box<dyn PacketSource>> = sources
+        .into_iter()
+        .map(|s| Box::new(s) as Box<dyn PacketSource>)
+        .collect();
+    let harness = Harness::new(n, HarnessConfig::default());
+    let progress = progress_bar(args);
+    let mut write_err: Option<io::Error> = None;
+    let (reports, feed) = std::thread::scope(|scope| {
+        let bar = progress.clone();
+        let feed = std::thread::Builder::new()
+            .name("flowscope-reader".into())
+            .spawn_scoped(scope, move || {
+                feeder.run(&mut |bytes| {
+                    if let Some(b) = &bar {
+                        b.set_position(bytes);
+                    }
+                })
+            });
+        let feed = match feed {
+            Ok(h) => h,
+            Err(e) => return (Err(e), None),
+        };
+        let reports = harness.run(
+            sources,
+            |_| {
+                if args.flows_only {
+                    SessionDriver::new(config.clone())
+                } else {
+                    SessionDriver::with_default_parsers(config.clone())
+                }
+            },
+            |_| {
+                move |ev: DriverEvent<'_, AppMessage>, out: &mut Emitter<'_, Item>| match ev {
+                    DriverEvent::Flow {
+                        event: FlowEvent::Ended(rec),
+                        app_proto,
+                    } => out.emit(Item::Ended(*rec, app_proto)),
+                    DriverEvent::Session { info, ts, event } if sessions => {
+                        out.emit(Item::Session(*info, ts, event))
+                    }
+                    _ => {}
+                }
+            },
+            |item| {
+                if write_err.is_some() {
+                    return;
+                }
+                let r = match item {
+                    Item::Ended(rec, app_proto) => output.event(DriverEvent::Flow {
+                        event: &FlowEvent::Ended(rec),
+                        app_proto,
+                    }),
+                    Item::Session(info, ts, event) => output.event(DriverEvent::Session {
+                        info: &info,
+                        ts,
+                        event,
+                    }),
+                };
+                if let Err(e) = r {
+                    write_err = Some(e);
+                    // Workers stop; the reader then stops too.
+                    harness.stop();
+                }
+            },
+        );
+        let feed = feed.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (reports, Some(feed))
+    });
+    let reports = reports?;
+    if let Some(e) = write_err {
+        return Err(e);
+    }
+    if let Some(e) = reports.iter().find_map(|r| r.error.as_ref()) {
+        return Err(io::Error::new(e.kind(), e.to_string()));
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let t = Totals::of(&reports);
+    output.finish(&t.counters, &t.tracker, &t.session)?;
+    Ok(feed.and_then(|f| f.damage))
 }
 
 fn progress_bar(args: &Args) -> Option<indicatif::ProgressBar> {

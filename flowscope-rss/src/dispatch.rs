@@ -1,1 +1,0 @@
-//! Software RSS: which worker a packet belongs to.

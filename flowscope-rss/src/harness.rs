@@ -1,1 +1,0 @@
-//! Pinned run-to-completion workers and the event fan-in.
