@@ -2,7 +2,8 @@
 //! line, and the final [`FlowRecord`].
 //!
 //! The in-table state ([`Flow`]) is kept at 176 bytes so that a 5-tuple
-//! entry, with the LRU's links and hash slot, stays within 256 bytes:
+//! flow, with its slot's generation, index buckets and timer entry, stays
+//! within 256 bytes:
 //! counters are packed (48-bit byte counters, 32-bit packet counters, all
 //! saturating), history letters take 5 bits each, and what only some flows
 //! need (tunnel endpoints, capture source, content gaps) lives in an

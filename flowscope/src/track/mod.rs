@@ -1,5 +1,5 @@
 //! The flow table: bidirectional flows, the TCP state machine, Zeek history
-//! and conn_state, timeouts, LRU eviction and Community ID.
+//! and conn_state, timeouts, eviction and Community ID.
 //!
 //! Data flow for one packet ([`FlowTracker::track`]):
 //! 1. the tracker clock moves to the packet time and flows whose timeout has
@@ -58,8 +58,8 @@ pub use table::FlowTracker;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct TrackerConfig {
-    /// Most flows held at once; past it the least recently used flow is
-    /// evicted (`EndReason::Evicted`). Default 262 144.
+    /// Most flows held at once; past it the flow idle the longest (oldest
+    /// last packet) is evicted (`EndReason::Evicted`). Default 262 144.
     pub max_flows: usize,
     /// Idle timeout of TCP flows past the handshake (Zeek `tcp_inactivity_timeout`, 300 s).
     pub tcp_timeout: Duration,

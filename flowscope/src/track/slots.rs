@@ -324,23 +324,34 @@ mod tests {
         assert_eq!(t.len(), 2);
     }
 
+    /// A key whose every value hashes alike: all of them share one probe run.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Colliding(u64);
+    impl Hash for Colliding {
+        fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+            state.write_u64(7);
+        }
+    }
+
     #[test]
     fn colliding_hashes_survive_deletion_in_the_middle_of_a_run() {
-        // A hasher whose seed makes no difference here: the keys are chosen
-        // so many share low bits, forming long runs that wrap the index.
-        let mut t = table();
-        let keys: Vec<u64> = (0..30).collect();
-        let slots: Vec<_> = keys
-            .iter()
-            .map(|&k| t.insert(k, k * 2).expect("room"))
+        let mut t: FlowSlots<Colliding, u64> =
+            FlowSlots::new(ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let slots: Vec<_> = (0..100u64)
+            .map(|k| t.insert(Colliding(k), k * 2).expect("room"))
             .collect();
-        for (k, s) in keys.iter().zip(&slots).step_by(3) {
-            assert_eq!(t.remove(*s), Some((*k, *k * 2)));
+        // Deleting every third key shifts later run members back over it.
+        for (k, s) in slots.iter().enumerate().step_by(3) {
+            assert_eq!(
+                t.remove(*s).map(|(c, v)| (c.0, v)),
+                Some((k as u64, k as u64 * 2))
+            );
         }
-        for (i, k) in keys.iter().enumerate() {
-            let expect = (i % 3 != 0).then(|| slots.get(i).copied()).flatten();
-            assert_eq!(t.find(k), expect, "key {k}");
+        for (k, s) in slots.iter().enumerate() {
+            let expect = (k % 3 != 0).then_some(*s);
+            assert_eq!(t.find(&Colliding(k as u64)), expect, "key {k}");
         }
+        assert_eq!(t.len(), 66);
     }
 
     proptest! {

@@ -554,10 +554,10 @@ fn expired_flow_ends_when_its_next_packet_arrives() {
     let c: (IpAddr, u16) = ("10.0.0.1".parse().expect("addr"), 1000);
     let s: (IpAddr, u16) = ("10.0.0.2".parse().expect("addr"), 53);
     let mut h = Harness::new();
-    h.handshake(); // TCP flow at t=0..2: the LRU tail, 300 s timeout
+    h.handshake(); // TCP flow at t=0..2: idle the longest, 300 s timeout
     h.send(ms(500), &ex(c, s, L4Proto::Udp, 10)); // UDP flow, 60 s timeout
     h.send(ms(60_000), &ex(other, s, L4Proto::Udp, 10)); // sweeps at 60.0 s: UDP not yet expired
-                                                         // 60.6 s: the UDP flow expired at 60.5 s, it is not the LRU tail and the
+                                                         // 60.6 s: the UDP flow expired at 60.5 s, it is not the oldest and the
                                                          // next sweep is at 61 s, so it is found by its own packet.
     let o = h.send(ms(60_600), &ex(c, s, L4Proto::Udp, 10));
     assert!(o.new_flow);
@@ -575,7 +575,7 @@ fn expired_flow_ends_when_its_next_packet_arrives() {
 #[test]
 fn sweep_ends_short_timeouts_behind_long_ones_oldest_first() {
     let mut h = Harness::new();
-    h.handshake(); // LRU tail, 300 s
+    h.handshake(); // idle the longest, 300 s
     let s: (IpAddr, u16) = ("10.0.0.2".parse().expect("addr"), 53);
     for p in 0..3u16 {
         let c: (IpAddr, u16) = ("10.0.0.1".parse().expect("addr"), 1000 + p);
