@@ -2,12 +2,14 @@
 //!
 //! - `gen`: a deterministic synthetic traffic generator (classic pcap).
 //! - `gen-sample`: regenerates `samples/sample.pcap`, the README's capture.
+//! - `mix`: a large real-traffic capture built from the corpus captures.
 //! - `bench`: times the flow-summary pipeline stages on captures in memory.
 //! - `ci`: fmt check, clippy with `-D warnings`, tests; stops at the first failure.
 
 mod bench;
 mod ci;
 mod gen;
+mod mix;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -39,6 +41,9 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Build a large real-traffic capture from the corpus captures, repeated
+    /// with remapped addresses (see docs/performance.md).
+    Mix(mix::MixArgs),
     /// Time the pipeline stages (read, extract, track) on captures held in memory.
     Bench(bench::BenchArgs),
     /// Run fmt --check, clippy -D warnings and the tests, stopping at the first failure.
@@ -88,6 +93,7 @@ fn main() -> Result<()> {
             }
             write_capture(&gen::GenConfig::sample(), &out)
         }
+        Cmd::Mix(a) => mix::run(&a),
         Cmd::Bench(a) => bench::run(&a),
         Cmd::Ci => ci::run(),
     }
