@@ -24,7 +24,9 @@ mod session_tests;
 pub use file::{collect_messages, run_capture, CollectedMessage};
 pub use session::{DriverEvent, SessionConfig, SessionCounters, SessionDriver, SessionInfo};
 
-use flowscope_core::{FlowEvent, FlowExtractor, MalformedReason, PacketView, Skip, Timestamp};
+use flowscope_core::{
+    FlowEvent, FlowExtractor, MalformedReason, PacketAnomalies, PacketView, Skip, Timestamp,
+};
 
 use crate::extract::{ExtractConfig, FiveTupleExtractor};
 use crate::track::{FlowTracker, TrackedKey, TrackerConfig, TrackerStats};
@@ -50,6 +52,10 @@ pub struct PacketCounters {
     pub fragments: u64,
     /// Malformed frames, indexed by [`MalformedReason::index`].
     pub malformed: [u64; MalformedReason::ALL.len()],
+    /// Tracked packets whose UDP length field exceeded the IP payload
+    /// (Zeek's weird `UDP_datagram_length_mismatch`): kept, with the IP
+    /// payload as the datagram. A subset of `tracked`, outside the balance.
+    pub udp_length_exceeds_ip: u64,
 }
 
 impl PacketCounters {
@@ -73,6 +79,15 @@ impl PacketCounters {
             .filter(|(_, n)| **n > 0)
             .map(|(r, n)| (*r, *n))
     }
+    /// Counts a packet going into a flow, with the anomalies it carried.
+    #[inline]
+    pub(crate) fn count_tracked(&mut self, anomalies: PacketAnomalies) {
+        self.tracked += 1;
+        if anomalies.contains(PacketAnomalies::UDP_LENGTH_EXCEEDS_IP) {
+            self.udp_length_exceeds_ip += 1;
+        }
+    }
+
     pub(crate) fn count_skip(&mut self, skip: Skip) {
         match skip {
             Skip::NotIp { .. } => self.not_ip += 1,
@@ -135,7 +150,7 @@ where
         match self.extractor.extract(pkt) {
             Ok(ex) => {
                 self.tracker.track(pkt, &ex, sink);
-                self.counters.tracked += 1;
+                self.counters.count_tracked(ex.anomalies);
             }
             Err(skip) => {
                 self.counters.count_skip(skip);

@@ -225,7 +225,7 @@ impl<M: 'static> SessionDriver<M> {
             Ok(ex) => match ex.first_fragment {
                 Some(info) if self.defrag.is_some() => info,
                 _ => {
-                    self.counters.tracked += 1;
+                    self.counters.count_tracked(ex.anomalies);
                     self.track_and_parse(pkt, &ex, sink);
                     return;
                 }

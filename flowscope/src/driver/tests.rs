@@ -602,6 +602,29 @@ fn dns_udp_query_and_paired_response() {
     assert!(closed.unwrap() < ended.unwrap());
 }
 
+/// A UDP length field past the IP payload: kept and counted, and DNS gets
+/// the IP payload (Zeek's `UDP_datagram_length_mismatch` handling: the
+/// payload forwarded is `min(IP payload, captured)`).
+#[test]
+fn dns_in_udp_whose_length_exceeds_the_ip_payload() {
+    let q = dns_query(0x1234, "example.com");
+    let mut u = udp(&V4_A, &V4_B, 50000, 53, &q);
+    // Claim 100 bytes more than the datagram has.
+    let claimed = (u.len() + 100) as u16;
+    u[4..6].copy_from_slice(&claimed.to_be_bytes());
+    let mut h = Harness::new();
+    h.feed(&eth_ab(0x0800, &ipv4(V4_A, V4_B, 17, &u)));
+    h.feed(&dns_c2s(50001, &q)); // a consistent one: not counted
+    h.finish();
+    let c = *h.d.counters();
+    assert_eq!((c.tracked, c.udp_length_exceeds_ip), (2, 1));
+    assert_eq!(c.malformed_total(), 0);
+    let m = h.dns();
+    assert_eq!(m.len(), 2, "{:?}", h.log);
+    assert_eq!(m[0].id, 0x1234);
+    assert_eq!(m[0].questions[0].name, "example.com");
+}
+
 #[test]
 fn dns_udp_response_in_two_ipv4_fragments() {
     let mut h = Harness::new();
