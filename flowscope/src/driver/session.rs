@@ -235,7 +235,13 @@ fn hold_data(
     counters: &mut SessionCounters,
 ) -> bool {
     let i = side_index(side);
-    let h = held.get_or_insert_with(Box::default);
+    let h = held.get_or_insert_with(|| {
+        Box::new(Held {
+            // Room for the chunks of both sides' probe windows at once.
+            items: Vec::with_capacity(2 * usize::from(PROBE_CHUNKS)),
+            ..Held::default()
+        })
+    });
     let (Some(held_len), Some(&over)) = (h.bytes.get(i).map(Vec::len), h.overflowed.get(i)) else {
         return false;
     };
@@ -263,6 +269,11 @@ fn hold_data(
     let Some(buf) = h.bytes.get_mut(i) else {
         return false;
     };
+    if buf.capacity() == 0 {
+        // One allocation for the usual few small chunks; the budget counts
+        // bytes held, so the capacity may exceed it by Vec's doubling slack.
+        buf.reserve(bytes.len().max(512).min(budget.per_side));
+    }
     let start = buf.len();
     buf.extend_from_slice(bytes);
     budget.used += bytes.len();
@@ -822,6 +833,11 @@ fn choose_parser<M>(
     sink: &mut impl FnMut(DriverEvent<'_, M>),
 ) -> Option<ParserSlot<M>> {
     let i = side_index(side);
+    if factories.is_empty() {
+        // No parser can ever be chosen (a driver with none, or the final
+        // flush of an ended flow): nothing to probe or hold for.
+        return Some(ParserSlot::Idle);
+    }
     if tries.get(i).copied().unwrap_or(PROBE_CHUNKS) >= PROBE_CHUNKS {
         // This side is done probing; its bytes may still matter to a
         // parser the other side's probes choose.
