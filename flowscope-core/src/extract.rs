@@ -2,7 +2,7 @@
 
 use crate::key::{FlowKey, Orientation};
 use crate::packet::{LinkType, PacketView};
-use crate::wire::{ChecksumStatus, Encap, L4Proto, TcpInfo};
+use crate::wire::{ChecksumStatus, Encap, L4Proto, PacketAnomalies, TcpInfo};
 
 /// Decodes a frame into a flow key and per-packet facts.
 ///
@@ -95,6 +95,8 @@ pub struct Extracted<K> {
     /// Set for the *first* fragment of a fragmented datagram: it carries the
     /// transport header, so it is tracked, but its payload is partial.
     pub first_fragment: Option<FragmentInfo>,
+    /// Inconsistencies tolerated while decoding (counted by the drivers).
+    pub anomalies: PacketAnomalies,
 }
 
 impl<K> Extracted<K> {
@@ -112,6 +114,7 @@ impl<K> Extracted<K> {
             encap: Encap::default(),
             checksum: ChecksumStatus::Unchecked,
             first_fragment: None,
+            anomalies: PacketAnomalies::NONE,
         }
     }
 }

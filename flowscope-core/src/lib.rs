@@ -47,4 +47,4 @@ pub use stream::{
     Anomaly, DatagramParser, DatagramParserFactory, Emit, ParserContext, Probe, Reassembler,
     ReassemblerFactory, SessionEvent, SessionParser, SessionParserFactory, StreamEvent, TcpSegment,
 };
-pub use wire::{ChecksumStatus, Encap, EncapLayer, L4Proto, TcpFlags, TcpInfo};
+pub use wire::{ChecksumStatus, Encap, EncapLayer, L4Proto, PacketAnomalies, TcpFlags, TcpInfo};

@@ -183,6 +183,30 @@ pub enum ChecksumStatus {
     Bad,
 }
 
+/// Header inconsistencies the extractor tolerated: the packet is still
+/// keyed and tracked, and callers count each kind (one bit per kind).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PacketAnomalies(pub u8);
+
+impl PacketAnomalies {
+    /// None.
+    pub const NONE: PacketAnomalies = PacketAnomalies(0);
+    /// The UDP length field is larger than the IP payload: the payload is
+    /// taken from the IP length, as Zeek does (its weird
+    /// `UDP_datagram_length_mismatch`).
+    pub const UDP_LENGTH_EXCEEDS_IP: PacketAnomalies = PacketAnomalies(1);
+
+    /// True when every bit of `other` is set.
+    pub const fn contains(self, other: PacketAnomalies) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    /// True when nothing was tolerated.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
 /// One outer layer that was peeled off to reach the inner flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -64,6 +64,11 @@ pub struct BenchArgs {
     /// Do not generate or measure the synthetic capture (only --capture files).
     #[arg(long)]
     no_gen: bool,
+    /// Also measure the corpus mix of --packets packets
+    /// (`target/bench/corpus-mix-<N>.pcap`, built by `cargo xtask mix` when
+    /// missing; needs the corpus, see FLOWSCOPE_CORPUS).
+    #[arg(long)]
+    mix: bool,
 }
 
 /// `--stage` values.
@@ -579,7 +584,7 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn label(packets: u64) -> String {
+pub(crate) fn label(packets: u64) -> String {
     if packets >= 1_000_000 && packets.is_multiple_of(1_000_000) {
         format!("{}M", packets / 1_000_000)
     } else if packets >= 1_000 && packets.is_multiple_of(1_000) {
@@ -620,6 +625,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut inputs = Vec::new();
     if !args.no_gen {
         inputs.push(generated_capture(args.packets)?);
+    }
+    if args.mix {
+        let path = crate::mix::default_path(args.packets);
+        if !path.exists() {
+            eprintln!("building {} ...", path.display());
+            crate::mix::build(&crate::mix::corpus_dir(), args.packets, &path)?;
+        }
+        inputs.push(path);
     }
     inputs.extend(args.captures.iter().cloned());
     let stages: &[Stage] = match args.stage {

@@ -2,12 +2,14 @@
 //!
 //! - `gen`: a deterministic synthetic traffic generator (classic pcap).
 //! - `gen-sample`: regenerates `samples/sample.pcap`, the README's capture.
+//! - `mix`: a large real-traffic capture built from the corpus captures.
 //! - `bench`: times the flow-summary pipeline stages on captures in memory.
 //! - `ci`: fmt check, clippy with `-D warnings`, tests; stops at the first failure.
 
 mod bench;
 mod ci;
 mod gen;
+mod mix;
 mod workers;
 
 use std::fs::File;
@@ -40,6 +42,9 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Build a large real-traffic capture from the corpus captures, repeated
+    /// with remapped addresses (see docs/performance.md).
+    Mix(mix::MixArgs),
     /// Time the pipeline stages (read, extract, track) on captures held in memory.
     Bench(bench::BenchArgs),
     /// Packets/s of the flowscope-rss workers: 1 vs N, three ways of feeding them.
@@ -91,6 +96,7 @@ fn main() -> Result<()> {
             }
             write_capture(&gen::GenConfig::sample(), &out)
         }
+        Cmd::Mix(a) => mix::run(&a),
         Cmd::Bench(a) => bench::run(&a),
         Cmd::Workers(a) => workers::run(&a),
         Cmd::Ci => ci::run(),

@@ -25,7 +25,8 @@ pub use file::{collect_messages, run_capture, CollectedMessage};
 pub use session::{DriverEvent, SessionConfig, SessionCounters, SessionDriver, SessionInfo};
 
 use flowscope_core::{
-    Extracted, FlowEvent, FlowExtractor, MalformedReason, PacketView, Skip, Timestamp,
+    Extracted, FlowEvent, FlowExtractor, MalformedReason, PacketAnomalies, PacketView, Skip,
+    Timestamp,
 };
 
 use crate::extract::{ExtractConfig, FiveTupleExtractor};
@@ -52,6 +53,10 @@ pub struct PacketCounters {
     pub fragments: u64,
     /// Malformed frames, indexed by [`MalformedReason::index`].
     pub malformed: [u64; MalformedReason::ALL.len()],
+    /// Tracked packets whose UDP length field exceeded the IP payload
+    /// (Zeek's weird `UDP_datagram_length_mismatch`): kept, with the IP
+    /// payload as the datagram. A subset of `tracked`, outside the balance.
+    pub udp_length_exceeds_ip: u64,
 }
 
 impl PacketCounters {
@@ -75,6 +80,15 @@ impl PacketCounters {
             .filter(|(_, n)| **n > 0)
             .map(|(r, n)| (*r, *n))
     }
+    /// Counts a packet going into a flow, with the anomalies it carried.
+    #[inline]
+    pub(crate) fn count_tracked(&mut self, anomalies: PacketAnomalies) {
+        self.tracked += 1;
+        if anomalies.contains(PacketAnomalies::UDP_LENGTH_EXCEEDS_IP) {
+            self.udp_length_exceeds_ip += 1;
+        }
+    }
+
     pub(crate) fn count_skip(&mut self, skip: Skip) {
         match skip {
             Skip::NotIp { .. } => self.not_ip += 1,
@@ -141,14 +155,17 @@ where
         let result = match &mut self.scratch {
             Some(ex) => self.extractor.extract_into(pkt, ex).map(|()| {
                 self.tracker.track(pkt, ex, sink);
+                ex.anomalies
             }),
             None => self.extractor.extract(pkt).map(|ex| {
                 self.tracker.track(pkt, &ex, sink);
+                let anomalies = ex.anomalies;
                 self.scratch = Some(ex);
+                anomalies
             }),
         };
         match result {
-            Ok(()) => self.counters.tracked += 1,
+            Ok(anomalies) => self.counters.count_tracked(anomalies),
             Err(skip) => {
                 self.counters.count_skip(skip);
                 // A packet that makes no flow still moves time forward, so

@@ -27,7 +27,7 @@ use crate::reassembly::tcp::{
 };
 use crate::track::{FlowTracker, TrackerConfig, TrackerStats};
 
-/// Bytes of each side kept while parsers' probes ask for more.
+/// Most bytes of a side that probes see at once while they ask for more.
 const PROBE_BYTES: usize = 32;
 /// Chunks of each side probed before the side is given up on: a protocol
 /// may start after a preamble (TLS after a SOCKS or STARTTLS exchange, a
@@ -35,7 +35,7 @@ const PROBE_BYTES: usize = 32;
 const PROBE_CHUNKS: u8 = 8;
 
 /// Everything a [`SessionDriver`] can be tuned with.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct SessionConfig {
     /// Link layers and tunnels.
@@ -48,6 +48,25 @@ pub struct SessionConfig {
     pub defrag: DefragConfig,
     /// Skip IP defragmentation (fragments are then only counted).
     pub no_defrag: bool,
+    /// Most bytes of one side held while no parser has claimed the flow
+    /// (default 4 KiB), so that the parser chosen later still sees them.
+    pub hold_per_side: usize,
+    /// Most bytes held that way over all flows (default 32 MiB).
+    pub hold_total: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            extract: ExtractConfig::default(),
+            track: TrackerConfig::default(),
+            reassembly: TcpReassemblyConfig::default(),
+            defrag: DefragConfig::default(),
+            no_defrag: false,
+            hold_per_side: 4 * 1024,
+            hold_total: 32 * 1024 * 1024,
+        }
+    }
 }
 
 /// What a flow's application events are about.
@@ -120,6 +139,12 @@ pub struct SessionCounters {
     pub anomalies: u64,
     /// Content gaps reported by reassembly.
     pub gaps: u64,
+    /// Sides whose not-yet-claimed bytes outgrew the per-side or the global
+    /// hold limit: what was held is dropped and nothing more is held, so
+    /// a parser chosen later starts without that side's earlier bytes.
+    pub hold_overflows: u64,
+    /// Held bytes replayed into a parser once it was chosen.
+    pub held_bytes_replayed: u64,
 }
 
 enum ParserSlot<M> {
@@ -134,19 +159,144 @@ enum ParserSlot<M> {
     Idle,
 }
 
-#[derive(Clone, Copy)]
-struct ProbeBuf {
-    len: u8,
-    bytes: [u8; PROBE_BYTES],
+/// A side's stream event held while no parser has claimed the flow.
+#[derive(Clone, Copy, Debug)]
+enum HeldItem {
+    /// `len` bytes at `start` in the side's buffer.
+    Data {
+        side: FlowSide,
+        ts: Timestamp,
+        start: usize,
+        len: usize,
+    },
+    /// A hole in the side's stream.
+    Gap {
+        side: FlowSide,
+        ts: Timestamp,
+        len: u64,
+    },
 }
 
-impl ProbeBuf {
-    const EMPTY: ProbeBuf = ProbeBuf {
-        len: 0,
-        bytes: [0; PROBE_BYTES],
+/// What both sides sent before a parser claimed the flow, bounded, so the
+/// parser chosen later sees its stream from the start. Allocated only when
+/// a side's first chunk does not decide the parser.
+#[derive(Debug, Default)]
+struct Held {
+    /// Both sides' events, in arrival order.
+    items: Vec<HeldItem>,
+    /// Per side (initiator, responder): the held bytes, contiguous.
+    bytes: [Vec<u8>; 2],
+    /// Per side: where in `bytes` the current probe run starts. Bytes
+    /// before it were rejected by every probe as an opening (a preamble).
+    run_start: [usize; 2],
+    /// Per side: the first item of the current run, once a run was reset.
+    /// A parser matched on this side is fed items from there on (both
+    /// sides); with no reset, from the flow's first item.
+    reset_at: [Option<usize>; 2],
+    /// Per side: held bytes dropped for a limit; nothing more is held.
+    overflowed: [bool; 2],
+}
+
+impl Held {
+    fn size(&self) -> usize {
+        self.bytes.iter().map(Vec::len).sum()
+    }
+}
+
+/// The held-bytes budget shared by every flow of a driver.
+#[derive(Clone, Copy, Debug)]
+struct HoldBudget {
+    per_side: usize,
+    total: usize,
+    used: usize,
+}
+
+impl HoldBudget {
+    /// Gives back what `held` holds.
+    fn release(&mut self, held: Option<Box<Held>>) {
+        if let Some(h) = held {
+            self.used = self.used.saturating_sub(h.size());
+        }
+    }
+}
+
+fn side_index(side: FlowSide) -> usize {
+    usize::from(side == FlowSide::Responder)
+}
+
+/// Appends `bytes` to `side`'s held stream, within the limits; false (and
+/// the side's bytes dropped, counted) when they do not fit.
+fn hold_data(
+    held: &mut Option<Box<Held>>,
+    side: FlowSide,
+    bytes: &[u8],
+    ts: Timestamp,
+    budget: &mut HoldBudget,
+    counters: &mut SessionCounters,
+) -> bool {
+    let i = side_index(side);
+    let h = held.get_or_insert_with(|| {
+        Box::new(Held {
+            // Room for the chunks of both sides' probe windows at once.
+            items: Vec::with_capacity(2 * usize::from(PROBE_CHUNKS)),
+            ..Held::default()
+        })
+    });
+    let (Some(held_len), Some(&over)) = (h.bytes.get(i).map(Vec::len), h.overflowed.get(i)) else {
+        return false;
     };
-    fn filled(&self) -> &[u8] {
-        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+    if over {
+        return false;
+    }
+    let fits = held_len.saturating_add(bytes.len()) <= budget.per_side
+        && budget.used.saturating_add(bytes.len()) <= budget.total;
+    if !fits {
+        counters.hold_overflows += 1;
+        budget.used = budget.used.saturating_sub(held_len);
+        if let Some(b) = h.bytes.get_mut(i) {
+            *b = Vec::new();
+        }
+        if let Some(o) = h.overflowed.get_mut(i) {
+            *o = true;
+        }
+        // The side's items now point past its (empty) buffer: replay
+        // skips them, and item indices stay valid.
+        if let Some(r) = h.run_start.get_mut(i) {
+            *r = 0;
+        }
+        return false;
+    }
+    let Some(buf) = h.bytes.get_mut(i) else {
+        return false;
+    };
+    if buf.capacity() == 0 {
+        // One allocation for the usual few small chunks; the budget counts
+        // bytes held, so the capacity may exceed it by Vec's doubling slack.
+        buf.reserve(bytes.len().max(512).min(budget.per_side));
+    }
+    let start = buf.len();
+    buf.extend_from_slice(bytes);
+    budget.used += bytes.len();
+    h.items.push(HeldItem::Data {
+        side,
+        ts,
+        start,
+        len: bytes.len(),
+    });
+    true
+}
+
+/// Starts a new probe run on `side` after its held bytes were rejected
+/// (or cut by a gap): they are not fed to a parser chosen on this side.
+fn reset_run(h: &mut Held, side: FlowSide) {
+    let i = side_index(side);
+    let end = h.bytes.get(i).map_or(0, Vec::len);
+    if let Some(r) = h.run_start.get_mut(i) {
+        *r = end;
+    }
+    let next = h.items.len();
+    if let Some(r) = h.reset_at.get_mut(i) {
+        *r = Some(next);
     }
 }
 
@@ -155,7 +305,8 @@ struct Session<M> {
     ctx: ParserContext,
     reasm: Option<TcpReassembler>,
     parser: ParserSlot<M>,
-    probe: [ProbeBuf; 2],
+    /// Bytes no parser has claimed yet (None until needed).
+    held: Option<Box<Held>>,
 }
 
 /// Extractor, defragmenter, tracker, reassembler and parsers for one worker.
@@ -175,6 +326,8 @@ pub struct SessionDriver<M> {
     reassembly_stats: ReassemblyStats,
     /// Rebuilt datagrams, with the original link-layer prefix.
     scratch: Vec<u8>,
+    /// Bytes held for parsers not chosen yet, over all flows.
+    hold: HoldBudget,
 }
 
 impl<M: 'static> SessionDriver<M> {
@@ -192,6 +345,11 @@ impl<M: 'static> SessionDriver<M> {
             session_counters: SessionCounters::default(),
             reassembly_stats: ReassemblyStats::default(),
             scratch: Vec::new(),
+            hold: HoldBudget {
+                per_side: config.hold_per_side,
+                total: config.hold_total,
+                used: 0,
+            },
         }
     }
 
@@ -225,7 +383,7 @@ impl<M: 'static> SessionDriver<M> {
             Ok(ex) => match ex.first_fragment {
                 Some(info) if self.defrag.is_some() => info,
                 _ => {
-                    self.counters.tracked += 1;
+                    self.counters.count_tracked(ex.anomalies);
                     self.track_and_parse(pkt, &ex, sink);
                     return;
                 }
@@ -252,10 +410,11 @@ impl<M: 'static> SessionDriver<M> {
             sessions,
             session_counters,
             reassembly_stats,
+            hold,
             ..
         } = self;
         tracker.advance_to(now, &mut |ev| {
-            on_flow_event(ev, sessions, session_counters, reassembly_stats, sink)
+            on_flow_event(ev, sessions, session_counters, reassembly_stats, hold, sink)
         });
     }
 
@@ -266,10 +425,11 @@ impl<M: 'static> SessionDriver<M> {
             sessions,
             session_counters,
             reassembly_stats,
+            hold,
             ..
         } = self;
         tracker.finish(&mut |ev| {
-            on_flow_event(ev, sessions, session_counters, reassembly_stats, sink)
+            on_flow_event(ev, sessions, session_counters, reassembly_stats, hold, sink)
         });
     }
 
@@ -299,6 +459,12 @@ impl<M: 'static> SessionDriver<M> {
             .as_ref()
             .map(Defragmenter::stats)
             .unwrap_or_default()
+    }
+
+    /// Bytes held now for flows whose parser is not chosen yet (at most
+    /// [`SessionConfig::hold_total`]).
+    pub fn held_bytes(&self) -> usize {
+        self.hold.used
     }
 
     /// Flows with session state now (at most the tracker's `max_flows`).
@@ -384,10 +550,11 @@ impl<M: 'static> SessionDriver<M> {
             reasm,
             stream_factories,
             datagram_factories,
+            hold,
             ..
         } = self;
         let outcome = tracker.track(pkt, ex, &mut |ev| {
-            on_flow_event(ev, sessions, session_counters, reassembly_stats, sink)
+            on_flow_event(ev, sessions, session_counters, reassembly_stats, hold, sink)
         });
         // A segment with a bad checksum counts for the flow but its bytes
         // are not the stream's (Zeek drops them before any analyzer): an
@@ -411,7 +578,7 @@ impl<M: 'static> SessionDriver<M> {
                             ctx,
                             reasm: None,
                             parser: ParserSlot::Probing { tries: [0; 2] },
-                            probe: [ProbeBuf::EMPTY; 2],
+                            held: None,
                         })
                     }
                     None => return,
@@ -421,7 +588,7 @@ impl<M: 'static> SessionDriver<M> {
                     ctx,
                     reasm: slot,
                     parser,
-                    probe,
+                    held,
                 } = session;
                 let r = slot.get_or_insert_with(|| {
                     let mut r = reasm.new_reassembler();
@@ -452,7 +619,8 @@ impl<M: 'static> SessionDriver<M> {
                         info,
                         ctx,
                         parser,
-                        probe,
+                        held,
+                        hold,
                         stream_factories,
                         session_counters,
                         &mut |side, len| {
@@ -488,7 +656,7 @@ impl<M: 'static> SessionDriver<M> {
                             ctx,
                             reasm: None,
                             parser: ParserSlot::Datagram(f.make(&ctx)),
-                            probe: [ProbeBuf::EMPTY; 2],
+                            held: None,
                         })
                     }
                 };
@@ -542,7 +710,7 @@ fn count_event<M>(c: &mut SessionCounters, ev: &SessionEvent<M>) {
 
 /// One reassembly event of one flow: gaps go to `note_gap` (the tracker's
 /// live flow, or the finished record) and the sink, data to the parser
-/// (choosing one first if needed).
+/// (choosing one first if needed; until one is chosen, both are held).
 #[allow(clippy::too_many_arguments)]
 fn on_stream_event<M>(
     side: FlowSide,
@@ -551,7 +719,8 @@ fn on_stream_event<M>(
     info: &mut SessionInfo,
     ctx: &ParserContext,
     parser: &mut ParserSlot<M>,
-    probe: &mut [ProbeBuf; 2],
+    held: &mut Option<Box<Held>>,
+    budget: &mut HoldBudget,
     factories: &[Box<dyn StreamFactoryDyn<M>>],
     counters: &mut SessionCounters,
     note_gap: &mut dyn FnMut(FlowSide, u64),
@@ -562,7 +731,7 @@ fn on_stream_event<M>(
             if let ParserSlot::Probing { tries } = parser {
                 let mut tries = *tries;
                 *parser = choose_parser(
-                    side, bytes, ts, info, ctx, &mut tries, probe, factories, counters, sink,
+                    side, bytes, ts, info, ctx, &mut tries, held, budget, factories, counters, sink,
                 )
                 .unwrap_or(ParserSlot::Probing { tries });
                 return;
@@ -585,15 +754,25 @@ fn on_stream_event<M>(
             count_event(counters, &event);
             let info: &SessionInfo = info;
             sink(DriverEvent::Session { info, ts, event });
-            if let ParserSlot::Stream(p) = parser {
-                p.on_gap(side, len, ts, &mut |event| {
-                    count_event(counters, &event);
-                    sink(DriverEvent::Session { info, ts, event })
-                });
-                if p.is_poisoned() {
-                    counters.parsers_poisoned += 1;
-                    *parser = ParserSlot::Idle;
+            match parser {
+                ParserSlot::Stream(p) => {
+                    p.on_gap(side, len, ts, &mut |event| {
+                        count_event(counters, &event);
+                        sink(DriverEvent::Session { info, ts, event })
+                    });
+                    if p.is_poisoned() {
+                        counters.parsers_poisoned += 1;
+                        *parser = ParserSlot::Idle;
+                    }
                 }
+                ParserSlot::Probing { .. } => {
+                    // Held for the parser to come; bytes on both sides of a
+                    // hole never form one probe run.
+                    let h = held.get_or_insert_with(Box::default);
+                    h.items.push(HeldItem::Gap { side, ts, len });
+                    reset_run(h, side);
+                }
+                _ => {}
             }
         }
         StreamEvent::Anomaly(anomaly) => {
@@ -608,8 +787,37 @@ fn on_stream_event<M>(
     }
 }
 
-/// Probes the factories with `side`'s first bytes. Returns the new parser
-/// slot once decided (a parser, fed what was held, or `Idle`).
+/// Length of side `i`'s current probe run (held bytes since its last reset).
+fn run_len(held: &Option<Box<Held>>, i: usize) -> usize {
+    held.as_deref()
+        .and_then(|h| Some(h.bytes.get(i)?.len().saturating_sub(*h.run_start.get(i)?)))
+        .unwrap_or(0)
+}
+
+/// Probes every factory with `candidate`: the first that matches, and
+/// whether any asked for more bytes.
+fn probe_factories<M>(
+    factories: &[Box<dyn StreamFactoryDyn<M>>],
+    ctx: &ParserContext,
+    side: FlowSide,
+    candidate: &[u8],
+) -> (Option<usize>, bool) {
+    let mut need_more = false;
+    for (k, f) in factories.iter().enumerate() {
+        match f.probe(ctx, side, candidate) {
+            Probe::Match => return (Some(k), need_more),
+            Probe::NeedMore => need_more = true,
+            Probe::NoMatch => {}
+        }
+    }
+    (None, need_more)
+}
+
+/// Probes the factories with `side`'s bytes: the current run (held chunks
+/// the probes asked more for, seen up to [`PROBE_BYTES`]) plus `bytes`, or
+/// `bytes` alone. A chunk that does not decide is held (bounded) for
+/// whichever parser is chosen later. Returns the new parser slot once
+/// decided (a parser, fed what was held, or `Idle`).
 #[allow(clippy::too_many_arguments)]
 fn choose_parser<M>(
     side: FlowSide,
@@ -618,99 +826,176 @@ fn choose_parser<M>(
     info: &mut SessionInfo,
     ctx: &ParserContext,
     tries: &mut [u8; 2],
-    probe: &mut [ProbeBuf; 2],
+    held: &mut Option<Box<Held>>,
+    budget: &mut HoldBudget,
     factories: &[Box<dyn StreamFactoryDyn<M>>],
     counters: &mut SessionCounters,
     sink: &mut impl FnMut(DriverEvent<'_, M>),
 ) -> Option<ParserSlot<M>> {
-    let i = usize::from(side == FlowSide::Responder);
-    let (Some(buf), Some(t)) = (probe.get_mut(i), tries.get(i).copied()) else {
-        return None;
-    };
-    if t >= PROBE_CHUNKS {
-        return None;
-    }
-    // Probe on the held bytes plus the new ones; hold nothing when the new
-    // chunk alone decides (the usual case).
-    let held = usize::from(buf.len);
-    let take = bytes.len().min(PROBE_BYTES - held);
-    let candidate: &[u8] = if held == 0 {
-        bytes
-    } else {
-        if let (Some(dst), Some(src)) = (buf.bytes.get_mut(held..held + take), bytes.get(..take)) {
-            dst.copy_from_slice(src);
-        }
-        buf.len = u8::try_from(held + take).unwrap_or(PROBE_BYTES as u8);
-        buf.filled()
-    };
-    let mut need_more = false;
-    let mut matched = None;
-    for f in factories {
-        match f.probe(ctx, side, candidate) {
-            Probe::Match => {
-                matched = Some(f);
-                break;
-            }
-            Probe::NeedMore => need_more = true,
-            Probe::NoMatch => {}
-        }
-    }
-    if let Some(f) = matched {
-        counters.stream_parsers += 1;
-        info.app_proto = Some(f.name());
-        let mut p = f.make(ctx);
-        let info: &SessionInfo = info;
-        let mut out = |event: SessionEvent<M>| {
-            count_event(counters, &event);
-            sink(DriverEvent::Session { info, ts, event })
-        };
-        // The other side's held bytes came first.
-        let other = probe.get(1 - i).copied().unwrap_or(ProbeBuf::EMPTY);
-        if other.len > 0 {
-            p.on_data(side.other(), other.filled(), ts, &mut out);
-        }
-        if held > 0 {
-            let mine = probe.get(i).copied().unwrap_or(ProbeBuf::EMPTY);
-            p.on_data(side, mine.filled(), ts, &mut out);
-            if let Some(rest) = bytes.get(take..) {
-                if !rest.is_empty() {
-                    p.on_data(side, rest, ts, &mut out);
-                }
-            }
-        } else {
-            p.on_data(side, bytes, ts, &mut out);
-        }
-        if p.is_poisoned() {
-            counters.parsers_poisoned += 1;
-            return Some(ParserSlot::Idle);
-        }
-        return Some(ParserSlot::Stream(p));
-    }
-    if need_more && candidate.len() < PROBE_BYTES {
-        if held == 0 {
-            if let (Some(dst), Some(src)) = (buf.bytes.get_mut(..take), bytes.get(..take)) {
-                dst.copy_from_slice(src);
-            }
-            buf.len = u8::try_from(take).unwrap_or(0);
-        }
-        return None;
-    }
-    // Nothing matched: forget the held bytes and try the side's next chunk.
-    buf.len = 0;
-    if let Some(t) = tries.get_mut(i) {
-        *t += 1;
-    }
-    if tries.iter().all(|t| *t >= PROBE_CHUNKS) {
+    let i = side_index(side);
+    if factories.is_empty() {
+        // No parser can ever be chosen (a driver with none, or the final
+        // flush of an ended flow): nothing to probe or hold for.
         return Some(ParserSlot::Idle);
     }
-    if held > 0 {
-        // The held prefix may be a stray byte before the protocol: the new
-        // chunk gets a probe of its own.
-        return choose_parser(
-            side, bytes, ts, info, ctx, tries, probe, factories, counters, sink,
-        );
+    if tries.get(i).copied().unwrap_or(PROBE_CHUNKS) >= PROBE_CHUNKS {
+        // This side is done probing; its bytes may still matter to a
+        // parser the other side's probes choose.
+        hold_data(held, side, bytes, ts, budget, counters);
+        return None;
     }
-    None
+    // `in_hold`: `bytes` is the last held item. `with_run`: probe the run
+    // (which then ends with `bytes`) rather than `bytes` alone.
+    let mut in_hold = false;
+    let mut with_run = false;
+    if run_len(held, i) > 0 && hold_data(held, side, bytes, ts, budget, counters) {
+        in_hold = true;
+        with_run = true;
+    }
+    loop {
+        let (matched, need_more, cand_len) = {
+            let run = if with_run {
+                held.as_deref().and_then(|h| {
+                    let run = h.bytes.get(i)?.get(*h.run_start.get(i)?..)?;
+                    run.get(..run.len().min(PROBE_BYTES))
+                })
+            } else {
+                None
+            };
+            let candidate = run.unwrap_or(bytes);
+            let (m, n) = probe_factories(factories, ctx, side, candidate);
+            (m, n, candidate.len())
+        };
+        if let Some(k) = matched {
+            return Some(start_parser(
+                k, side, bytes, ts, in_hold, info, ctx, held, budget, factories, counters, sink,
+            ));
+        }
+        if need_more && cand_len < PROBE_BYTES {
+            if !in_hold {
+                // Opens the run (a failed hold leaves the next chunk alone).
+                hold_data(held, side, bytes, ts, budget, counters);
+            }
+            return None;
+        }
+        // Nothing matched: the chunk stays held for the other side's sake.
+        if !in_hold {
+            in_hold = hold_data(held, side, bytes, ts, budget, counters);
+        }
+        if let Some(t) = tries.get_mut(i) {
+            *t += 1;
+        }
+        if tries.iter().all(|t| *t >= PROBE_CHUNKS) {
+            budget.release(held.take());
+            return Some(ParserSlot::Idle);
+        }
+        if with_run {
+            // The held prefix may be a stray byte before the protocol: the
+            // new chunk gets a probe of its own, as the start of a new run.
+            if let Some(h) = held.as_deref_mut() {
+                let end = h.bytes.get(i).map_or(0, Vec::len);
+                if let Some(r) = h.run_start.get_mut(i) {
+                    *r = end.saturating_sub(bytes.len());
+                }
+                let last = h.items.len().saturating_sub(1);
+                if let Some(r) = h.reset_at.get_mut(i) {
+                    *r = Some(last);
+                }
+            }
+            with_run = false;
+            continue;
+        }
+        if let Some(h) = held.as_deref_mut() {
+            reset_run(h, side);
+        }
+        return None;
+    }
+}
+
+/// Makes factory `k`'s parser and feeds it what was held — from the
+/// matching side's current run on, both sides, in arrival order, each
+/// chunk with its own timestamp — then `bytes` unless it was held; frees
+/// the hold.
+#[allow(clippy::too_many_arguments)]
+fn start_parser<M>(
+    k: usize,
+    side: FlowSide,
+    bytes: &[u8],
+    ts: Timestamp,
+    in_hold: bool,
+    info: &mut SessionInfo,
+    ctx: &ParserContext,
+    held: &mut Option<Box<Held>>,
+    budget: &mut HoldBudget,
+    factories: &[Box<dyn StreamFactoryDyn<M>>],
+    counters: &mut SessionCounters,
+    sink: &mut impl FnMut(DriverEvent<'_, M>),
+) -> ParserSlot<M> {
+    let Some(f) = factories.get(k) else {
+        return ParserSlot::Idle;
+    };
+    counters.stream_parsers += 1;
+    info.app_proto = Some(f.name());
+    let mut p = f.make(ctx);
+    let info: &SessionInfo = info;
+    let h = held.take();
+    if let Some(h) = h.as_deref() {
+        let from = h
+            .reset_at
+            .get(side_index(side))
+            .copied()
+            .flatten()
+            .unwrap_or(0);
+        let last = h.items.len().saturating_sub(1);
+        for (n, item) in h.items.iter().enumerate().skip(from) {
+            if p.is_poisoned() {
+                break;
+            }
+            match *item {
+                HeldItem::Data {
+                    side: s,
+                    ts: t,
+                    start,
+                    len,
+                } => {
+                    let Some(b) = h
+                        .bytes
+                        .get(side_index(s))
+                        .and_then(|v| v.get(start..start.saturating_add(len)))
+                    else {
+                        continue;
+                    };
+                    if !(in_hold && n == last) {
+                        counters.held_bytes_replayed += len as u64;
+                    }
+                    p.on_data(s, b, t, &mut |event| {
+                        count_event(counters, &event);
+                        sink(DriverEvent::Session { info, ts: t, event })
+                    });
+                }
+                HeldItem::Gap {
+                    side: s,
+                    ts: t,
+                    len,
+                } => p.on_gap(s, len, t, &mut |event| {
+                    count_event(counters, &event);
+                    sink(DriverEvent::Session { info, ts: t, event })
+                }),
+            }
+        }
+    }
+    budget.release(h);
+    if !in_hold && !p.is_poisoned() {
+        p.on_data(side, bytes, ts, &mut |event| {
+            count_event(counters, &event);
+            sink(DriverEvent::Session { info, ts, event })
+        });
+    }
+    if p.is_poisoned() {
+        counters.parsers_poisoned += 1;
+        return ParserSlot::Idle;
+    }
+    ParserSlot::Stream(p)
 }
 
 /// A flow event from the tracker: an ended flow's session is flushed and
@@ -720,6 +1005,7 @@ fn on_flow_event<M>(
     sessions: &mut HashMap<FiveTuple, Session<M>, ahash::RandomState>,
     counters: &mut SessionCounters,
     reassembly_stats: &mut ReassemblyStats,
+    budget: &mut HoldBudget,
     sink: &mut impl FnMut(DriverEvent<'_, M>),
 ) {
     let FlowEvent::Ended(rec) = ev else {
@@ -733,7 +1019,7 @@ fn on_flow_event<M>(
         Some(s) => {
             // Holes found by the final flush still belong in the record.
             let mut rec = *rec;
-            let app_proto = close_session(s, &mut rec, counters, reassembly_stats, sink);
+            let app_proto = close_session(s, &mut rec, counters, reassembly_stats, budget, sink);
             sink(DriverEvent::Flow {
                 event: &FlowEvent::Ended(rec),
                 app_proto,
@@ -751,6 +1037,7 @@ fn close_session<M>(
     rec: &mut FlowRecord<FiveTuple>,
     counters: &mut SessionCounters,
     reassembly_stats: &mut ReassemblyStats,
+    budget: &mut HoldBudget,
     sink: &mut impl FnMut(DriverEvent<'_, M>),
 ) -> Option<&'static str> {
     let Session {
@@ -758,7 +1045,7 @@ fn close_session<M>(
         ctx,
         mut parser,
         reasm,
-        mut probe,
+        mut held,
     } = s;
     let ts = rec.stats.last;
     if let Some(mut r) = reasm {
@@ -773,7 +1060,8 @@ fn close_session<M>(
                 &mut info,
                 &ctx,
                 &mut parser,
-                &mut probe,
+                &mut held,
+                budget,
                 &[],
                 counters,
                 &mut |side, len| crate::track::record_gap(rec, side, len),
@@ -784,6 +1072,8 @@ fn close_session<M>(
         r.flush(FlowSide::Responder, &mut on_stream);
         reassembly_stats.merge(r.stats());
     }
+    // No parser is chosen this late: what was held is let go.
+    budget.release(held);
     let mut out = |event: SessionEvent<M>| {
         count_event(counters, &event);
         sink(DriverEvent::Session {

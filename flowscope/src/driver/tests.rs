@@ -602,6 +602,29 @@ fn dns_udp_query_and_paired_response() {
     assert!(closed.unwrap() < ended.unwrap());
 }
 
+/// A UDP length field past the IP payload: kept and counted, and DNS gets
+/// the IP payload (Zeek's `UDP_datagram_length_mismatch` handling: the
+/// payload forwarded is `min(IP payload, captured)`).
+#[test]
+fn dns_in_udp_whose_length_exceeds_the_ip_payload() {
+    let q = dns_query(0x1234, "example.com");
+    let mut u = udp(&V4_A, &V4_B, 50000, 53, &q);
+    // Claim 100 bytes more than the datagram has.
+    let claimed = (u.len() + 100) as u16;
+    u[4..6].copy_from_slice(&claimed.to_be_bytes());
+    let mut h = Harness::new();
+    h.feed(&eth_ab(0x0800, &ipv4(V4_A, V4_B, 17, &u)));
+    h.feed(&dns_c2s(50001, &q)); // a consistent one: not counted
+    h.finish();
+    let c = *h.d.counters();
+    assert_eq!((c.tracked, c.udp_length_exceeds_ip), (2, 1));
+    assert_eq!(c.malformed_total(), 0);
+    let m = h.dns();
+    assert_eq!(m.len(), 2, "{:?}", h.log);
+    assert_eq!(m[0].id, 0x1234);
+    assert_eq!(m[0].questions[0].name, "example.com");
+}
+
 #[test]
 fn dns_udp_response_in_two_ipv4_fragments() {
     let mut h = Harness::new();
@@ -924,4 +947,162 @@ fn hole_found_at_flow_end_is_in_the_record() {
     let (rec, _) = h.ended()[0];
     assert_eq!(rec.stats.initiator.missed_bytes, hole);
     assert!(rec.history.contains(b'G'), "{}", rec.history.as_str());
+}
+
+// ======================================================================
+// Bytes held until a parser is chosen
+
+/// What [`Pong`]'s parser was fed, one entry per call.
+type Fed = (FlowSide, Vec<u8>, Timestamp);
+
+/// A protocol only the responder's first bytes identify (`PONG`), so it
+/// needs the second side's chunk to be recognised; its parser reports every
+/// call as a message, so a test sees exactly what it was fed.
+struct Pong;
+
+struct PongParser;
+
+impl flowscope_core::SessionParser for PongParser {
+    type Message = AppMessage;
+    fn on_data(
+        &mut self,
+        side: FlowSide,
+        data: &[u8],
+        ts: Timestamp,
+        out: &mut flowscope_core::Emit<'_, AppMessage>,
+    ) {
+        let fed: Fed = (side, data.to_vec(), ts);
+        out(SessionEvent::Message(AppMessage::Other(Box::new(fed))));
+    }
+}
+
+impl flowscope_core::SessionParserFactory for Pong {
+    type Parser = PongParser;
+    fn name(&self) -> &'static str {
+        "pong"
+    }
+    fn probe(
+        &self,
+        _ctx: &flowscope_core::ParserContext,
+        side: FlowSide,
+        data: &[u8],
+    ) -> flowscope_core::Probe {
+        use flowscope_core::Probe;
+        match side {
+            FlowSide::Initiator => Probe::NoMatch,
+            FlowSide::Responder if data.starts_with(b"PONG") => Probe::Match,
+            FlowSide::Responder if b"PONG".starts_with(data) => Probe::NeedMore,
+            FlowSide::Responder => Probe::NoMatch,
+        }
+    }
+    fn new_parser(&self, _ctx: &flowscope_core::ParserContext) -> PongParser {
+        PongParser
+    }
+}
+
+fn pong_harness(cfg: SessionConfig) -> Harness {
+    let mut d = SessionDriver::new(cfg.clone());
+    d.add_stream_parser(Pong);
+    Harness {
+        defrag: !cfg.no_defrag,
+        d,
+        log: Vec::new(),
+        now: Timestamp::from_secs_nanos(1_000, 0),
+    }
+}
+
+fn fed(h: &Harness) -> Vec<Fed> {
+    h.msgs()
+        .filter_map(|(_, m)| match m {
+            AppMessage::Other(b) => b.downcast_ref::<Fed>().cloned(),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn chunks_before_the_parser_is_chosen_are_replayed_in_order() {
+    let mut h = pong_harness(SessionConfig::default());
+    let c = Conn::new(40000, 7000);
+    c.handshake(&mut h);
+    let t1 = h.feed(&c.c2s(C_ISN + 1, S_ISN + 1, PSH | ACK, b"PING one "));
+    let t2 = h.feed(&c.c2s(C_ISN + 10, S_ISN + 1, PSH | ACK, b"PING two"));
+    assert_eq!(h.d.held_bytes(), 17, "both client chunks held");
+    let t3 = h.feed(&c.s2c(S_ISN + 1, C_ISN + 18, PSH | ACK, b"PONG!"));
+    assert_eq!(h.d.held_bytes(), 0, "the hold is freed once replayed");
+    c.close(&mut h, 17, 5);
+    h.finish();
+    // Every byte, in wire order, each chunk with its own capture time.
+    assert_eq!(
+        fed(&h),
+        vec![
+            (FlowSide::Initiator, b"PING one ".to_vec(), t1),
+            (FlowSide::Initiator, b"PING two".to_vec(), t2),
+            (FlowSide::Responder, b"PONG!".to_vec(), t3),
+        ]
+    );
+    let sc = *h.d.session_counters();
+    assert_eq!((sc.stream_parsers, sc.held_bytes_replayed), (1, 17));
+    assert_eq!(sc.hold_overflows, 0);
+    assert_eq!(h.ended()[0].1, Some("pong"));
+}
+
+#[test]
+fn a_probe_run_across_chunks_is_fed_whole() {
+    // "PO" then "NG": the probe asks for more, then matches on the two
+    // chunks together; the parser gets both, not only the second.
+    let mut h = pong_harness(SessionConfig::default());
+    let c = Conn::new(40001, 7000);
+    c.handshake(&mut h);
+    let t1 = h.feed(&c.s2c(S_ISN + 1, C_ISN + 1, PSH | ACK, b"PO"));
+    let t2 = h.feed(&c.s2c(S_ISN + 3, C_ISN + 1, PSH | ACK, b"NG"));
+    c.close(&mut h, 0, 4);
+    h.finish();
+    assert_eq!(
+        fed(&h),
+        vec![
+            (FlowSide::Responder, b"PO".to_vec(), t1),
+            (FlowSide::Responder, b"NG".to_vec(), t2),
+        ]
+    );
+    assert_eq!(h.d.session_counters().held_bytes_replayed, 2);
+}
+
+#[test]
+fn hold_past_the_side_cap_is_given_up_and_counted() {
+    let mut h = pong_harness(SessionConfig {
+        hold_per_side: 8,
+        ..SessionConfig::default()
+    });
+    let c = Conn::new(40002, 7000);
+    c.handshake(&mut h);
+    h.feed(&c.c2s(C_ISN + 1, S_ISN + 1, PSH | ACK, b"PING one ")); // 9 > 8
+    assert_eq!(h.d.held_bytes(), 0);
+    let t = h.feed(&c.s2c(S_ISN + 1, C_ISN + 10, PSH | ACK, b"PONG!"));
+    c.close(&mut h, 9, 5);
+    h.finish();
+    // The parser starts without the client's bytes, as before holding.
+    assert_eq!(fed(&h), vec![(FlowSide::Responder, b"PONG!".to_vec(), t)]);
+    let sc = *h.d.session_counters();
+    assert_eq!((sc.hold_overflows, sc.held_bytes_replayed), (1, 0));
+}
+
+#[test]
+fn hold_past_the_global_budget_is_given_up_and_counted() {
+    let mut h = pong_harness(SessionConfig {
+        hold_total: 12,
+        ..SessionConfig::default()
+    });
+    let (a, b) = (Conn::new(40003, 7000), Conn::new(40004, 7000));
+    a.handshake(&mut h);
+    b.handshake(&mut h);
+    h.feed(&a.c2s(C_ISN + 1, S_ISN + 1, PSH | ACK, b"PING one "));
+    assert_eq!(h.d.held_bytes(), 9);
+    // 9 + 9 > 12: the second flow's side is given up.
+    h.feed(&b.c2s(C_ISN + 1, S_ISN + 1, PSH | ACK, b"PING two "));
+    assert_eq!(h.d.held_bytes(), 9);
+    assert_eq!(h.d.session_counters().hold_overflows, 1);
+    h.finish();
+    // Flows that end unparsed give their hold back.
+    assert_eq!(h.d.held_bytes(), 0);
 }

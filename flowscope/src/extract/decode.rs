@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use flowscope_core::{
     ChecksumStatus, Encap, EncapLayer, FragmentInfo, L4Proto, LinkType, MalformedReason,
-    PacketView, PayloadRange, Skip, TcpInfo,
+    PacketAnomalies, PacketView, PayloadRange, Skip, TcpInfo,
 };
 
 use super::addr::Addrs;
@@ -66,6 +66,8 @@ pub struct Decoded {
     pub checksum: ChecksumStatus,
     /// Set when the innermost datagram (or an enclosing one) is a first fragment.
     pub first_fragment: Option<FragmentInfo>,
+    /// Inconsistencies tolerated in the innermost headers.
+    pub anomalies: PacketAnomalies,
 }
 
 impl Decoded {
@@ -94,6 +96,7 @@ impl Default for Decoded {
             payload: PayloadRange::default(),
             checksum: ChecksumStatus::Unchecked,
             first_fragment: None,
+            anomalies: PacketAnomalies::NONE,
         }
     }
 }
@@ -359,6 +362,7 @@ impl Walker<'_, '_> {
         out.ip_version = h.version;
         out.ip_len = h.ip_len;
         out.payload_wire_len = t.payload_wire;
+        out.anomalies = t.anomalies;
         out.payload = PayloadRange {
             offset: u32::try_from(poff).unwrap_or(u32::MAX),
             len: captured as u32,

@@ -240,4 +240,5 @@ fn fill<K>(e: &mut Extracted<K>, d: &Decoded) {
     e.payload = d.payload;
     e.checksum = d.checksum;
     e.first_fragment = d.first_fragment;
+    e.anomalies = d.anomalies;
 }

@@ -1,6 +1,6 @@
 //! Transport headers: TCP, UDP, ICMP/ICMPv6 and SCTP ports, TCP facts.
 
-use flowscope_core::{L4Proto, MalformedReason, Skip, TcpFlags, TcpInfo};
+use flowscope_core::{L4Proto, MalformedReason, PacketAnomalies, Skip, TcpFlags, TcpInfo};
 
 use super::bytes::{chunk, pair, quad};
 
@@ -23,6 +23,8 @@ pub(crate) struct Transport {
     pub seg_len: u32,
     /// The checksum field as sent (UDP uses 0 for "none").
     pub csum_field: u16,
+    /// Inconsistencies tolerated in this header.
+    pub anomalies: PacketAnomalies,
 }
 
 /// Facts about the IP packet the transport header sits in.
@@ -55,6 +57,7 @@ pub(crate) fn parse(d: &[u8], off: usize, proto: u8, ip: IpContext) -> Result<Tr
             payload_wire: ip.wire,
             seg_len: ip.wire,
             csum_field: 0,
+            anomalies: PacketAnomalies::NONE,
         }),
     }
 }
@@ -91,6 +94,7 @@ fn tcp(d: &[u8], off: usize, ip: IpContext) -> Result<Transport, Skip> {
         payload_wire: ip.wire - hdr_len as u32,
         seg_len: ip.wire,
         csum_field: pair(h[16], h[17]),
+        anomalies: PacketAnomalies::NONE,
     })
 }
 
@@ -119,8 +123,19 @@ fn udp(d: &[u8], off: usize, ip: IpContext) -> Result<Transport, Skip> {
         // RFC 2675: a jumbogram's UDP length is zero; the IP length rules.
         len = ip.wire;
     }
-    if len < 8 || (len > ip.wire && !ip.partial) {
+    if len < 8 {
         return Err(BAD);
+    }
+    // A UDP length past the IP payload (not a first fragment, whose datagram
+    // goes on in later fragments): Zeek keeps the packet, delivers the IP
+    // payload and raises the weird `UDP_datagram_length_mismatch`; tshark
+    // dissects it with "Bad length value". Suricata drops it
+    // (`UDP_PKT_TOO_SMALL`). The payload and the checksummed segment then
+    // end where the IP payload ends, as in Zeek, and the packet carries a
+    // counted anomaly.
+    let mut anomalies = PacketAnomalies::NONE;
+    if len > ip.wire && !ip.partial {
+        anomalies = PacketAnomalies::UDP_LENGTH_EXCEEDS_IP;
     }
     // Bytes after the UDP length are trailer, not payload; a first fragment
     // holds only part of the datagram.
@@ -132,8 +147,9 @@ fn udp(d: &[u8], off: usize, ip: IpContext) -> Result<Transport, Skip> {
         tcp: None,
         hdr_len: 8,
         payload_wire: dgram - 8,
-        seg_len: len,
+        seg_len: if anomalies.is_empty() { len } else { ip.wire },
         csum_field: pair(h[6], h[7]),
+        anomalies,
     })
 }
 
@@ -160,6 +176,7 @@ fn icmp(
         payload_wire: ip.wire - 8,
         seg_len: ip.wire,
         csum_field: pair(h[2], h[3]),
+        anomalies: PacketAnomalies::NONE,
     })
 }
 
@@ -179,6 +196,7 @@ fn sctp(d: &[u8], off: usize, ip: IpContext) -> Result<Transport, Skip> {
         payload_wire: ip.wire - 12,
         seg_len: ip.wire,
         csum_field: 0,
+        anomalies: PacketAnomalies::NONE,
     })
 }
 

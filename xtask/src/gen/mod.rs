@@ -12,7 +12,7 @@
 mod content;
 mod flows;
 mod frame;
-mod pcap;
+pub(crate) mod pcap;
 mod prng;
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,12 @@ impl<W: Write> PcapWriter<W> {
 
     /// Writes one whole frame captured at `ts_ns` (truncated to µs).
     pub fn write_packet(&mut self, ts_ns: u64, frame: &[u8]) -> io::Result<()> {
+        self.write_packet_wire(ts_ns, frame, 0)
+    }
+
+    /// Writes `frame`, which was `wire_len` bytes long on the wire (raised
+    /// to the captured length when smaller), captured at `ts_ns`.
+    pub fn write_packet_wire(&mut self, ts_ns: u64, frame: &[u8], wire_len: u32) -> io::Result<()> {
         let us = ts_ns / 1_000;
         let secs = u32::try_from(us / 1_000_000)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "timestamp past 2106"))?;
@@ -39,7 +45,7 @@ impl<W: Write> PcapWriter<W> {
         h[0..4].copy_from_slice(&secs.to_le_bytes());
         h[4..8].copy_from_slice(&((us % 1_000_000) as u32).to_le_bytes());
         h[8..12].copy_from_slice(&len.to_le_bytes());
-        h[12..16].copy_from_slice(&len.to_le_bytes());
+        h[12..16].copy_from_slice(&len.max(wire_len).to_le_bytes());
         self.out.write_all(&h)?;
         self.out.write_all(frame)
     }

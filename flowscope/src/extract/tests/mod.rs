@@ -1205,12 +1205,19 @@ fn transport_faults() {
         verdict(run(&f)),
         malformed(MalformedReason::BadTransportHeader)
     );
-    u[5] = 40; // longer than the IP payload
+    u[5] = 40; // longer than the 12-byte IP payload: kept, as Zeek does
     let f = eth_ab(0x0800, &ipv4(V4_A, V4_B, 17, &u));
-    assert_eq!(
-        verdict(run(&f)),
-        malformed(MalformedReason::BadTransportHeader)
-    );
+    let e = run(&f).expect("a UDP length past the IP payload is tolerated");
+    assert!(e
+        .anomalies
+        .contains(flowscope_core::PacketAnomalies::UDP_LENGTH_EXCEEDS_IP));
+    // The datagram ends with the IP payload: 12 - 8 header bytes.
+    assert_eq!(e.payload_wire_len, 4);
+    assert_eq!(e.payload.slice(&f), b"abcd");
+    // Exactly as long as the IP payload: no anomaly.
+    u[5] = 12;
+    let f = eth_ab(0x0800, &ipv4(V4_A, V4_B, 17, &u));
+    assert!(run(&f).is_ok_and(|e| e.anomalies.is_empty()));
     let f = eth_ab(0x0800, &ipv4(V4_A, V4_B, 17, &u[..6]));
     assert_eq!(
         verdict(run(&f)),
