@@ -2,5 +2,6 @@
 #![forbid(unsafe_code)]
 
 pub mod app_events;
+pub mod live;
 pub mod replay;
 pub mod summary;

@@ -51,7 +51,10 @@ fn help_and_version() {
         "--max-flows",
         "--tcp-timeout",
         "Exit status",
-        "<INPUT>",
+        "<INPUT|--iface <IF>>",
+        "--workers",
+        "--cluster",
+        "--duration",
     ] {
         assert!(text.contains(word), "help lacks {word}");
     }
@@ -62,6 +65,11 @@ fn help_and_version() {
         run(&["--tcp-timeout", "-3", "x.pcap"]).status.code(),
         Some(2)
     );
+    // A file and an interface, or live options with a file: usage errors.
+    assert_eq!(run(&["--iface", "lo", "x.pcap"]).status.code(), Some(2));
+    assert_eq!(run(&["--duration", "1", "x.pcap"]).status.code(), Some(2));
+    assert_eq!(run(&["--promisc", "x.pcap"]).status.code(), Some(2));
+    assert_eq!(run(&[]).status.code(), Some(2));
 }
 
 #[test]

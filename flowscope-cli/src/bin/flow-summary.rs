@@ -1,15 +1,16 @@
-//! `flow-summary`: read a capture (file or `-` for stdin), track flows,
-//! reassemble and parse HTTP, TLS and DNS, and print the flows as a table,
-//! Suricata EVE JSON (with `http`, `tls` and `dns` events), a Zeek conn.log
-//! (with `service`), CSV or NDJSON.
+//! `flow-summary`: read a capture (file or `-` for stdin), or capture live
+//! from an interface (`--iface`), track flows, reassemble and parse HTTP,
+//! TLS and DNS, and print the flows as a table, Suricata EVE JSON (with
+//! `http`, `tls` and `dns` events), a Zeek conn.log (with `service`), CSV or
+//! NDJSON.
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{ArgGroup, Parser, ValueEnum};
 use flowscope::capture::{CaptureError, CaptureReader};
 use flowscope::driver::{
     DriverEvent, PacketCounters, SessionConfig, SessionCounters, SessionDriver, SessionInfo,
@@ -23,14 +24,31 @@ use flowscope_cli::summary::Summary;
 use flowscope_core::{FiveTuple, FlowEvent, FlowRecord, SessionEvent, Timestamp};
 use flowscope_rss::dispatch::file::FileFeeder;
 use flowscope_rss::dispatch::Dispatcher;
-use flowscope_rss::harness::{Emitter, Harness, HarnessConfig, Totals};
+use flowscope_rss::harness::{Emitter, Harness, HarnessConfig, Totals, WorkerReport};
 use flowscope_rss::PacketSource;
+
+// A binary's root resolves modules beside itself, not in `flow-summary/`.
+#[cfg(target_os = "linux")]
+#[path = "flow-summary/live.rs"]
+mod live;
+
+/// Live capture needs AF_PACKET.
+#[cfg(not(target_os = "linux"))]
+mod live {
+    pub(super) fn main(_: &super::Args, _: &str) -> std::process::ExitCode {
+        eprintln!("flow-summary: --iface (AF_PACKET live capture) needs Linux");
+        std::process::ExitCode::from(super::EXIT_USAGE)
+    }
+}
 
 /// Exit status when the capture was damaged part-way: the output covers every
 /// packet before the damage.
 const EXIT_DAMAGED: u8 = 3;
-/// Exit status when the input could not be read at all, or output failed.
+/// Exit status when the input could not be read at all, or output failed
+/// (live: the interface could not be opened, or failed during capture).
 const EXIT_FAILED: u8 = 1;
+/// Exit status for a usage error found after argument parsing (clap uses 2 too).
+const EXIT_USAGE: u8 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -54,17 +72,44 @@ enum Progress {
     Never,
 }
 
-/// Summarise the flows in a packet capture (pcap or pcapng).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Cluster {
+    /// Suricata's cluster_flow: the kernel's symmetric flow hash (both
+    /// directions on one worker; IPv4 fragments reassembled first).
+    Flow,
+    /// Suricata's cluster_cpu: the CPU that received the packet (needs
+    /// symmetric RSS and each queue's IRQ pinned to its worker's CPU).
+    Cpu,
+    /// Suricata's cluster_qm: the NIC receive queue (one worker per queue;
+    /// needs symmetric RSS).
+    Qm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BackpressureArg {
+    /// Workers wait for the output: no record is lost; a live ring may then
+    /// fill and the kernel counts drops.
+    Block,
+    /// Workers never wait: records the output cannot take are dropped and
+    /// counted (`events_dropped`).
+    Drop,
+}
+
+/// Summarise the flows in a packet capture (pcap or pcapng), or captured
+/// live from a network interface (--iface).
 #[derive(Debug, Parser)]
 #[command(
     name = "flow-summary",
     version,
-    after_help = "Exit status: 0 success; 1 the input could not be read (or output failed); \
-2 bad arguments; 3 the capture is damaged part-way (output covers the packets before the damage)."
+    group(ArgGroup::new("source").required(true).args(["input", "iface"])),
+    after_help = "Exit status: 0 success (live: stopped by --duration, SIGINT or SIGTERM); \
+1 the input could not be read, the interface could not be opened or failed, or output failed; \
+2 bad arguments; 3 the capture is damaged part-way (output covers the packets before the damage); \
+130/143 a second SIGINT/SIGTERM ended a live capture at once, without its final output."
 )]
 struct Args {
     /// Capture file to read (pcap or pcapng), or `-` for standard input.
-    input: PathBuf,
+    input: Option<PathBuf>,
 
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Table)]
@@ -126,8 +171,66 @@ struct Args {
     /// symmetric hash of their IP addresses gives it (a reader thread
     /// splits the file). The output holds the same records as with one
     /// worker, in another order. `--max-flows` is shared between workers.
+    ///
+    /// Live (`--iface`): N AF_PACKET sockets in one fanout group, one per
+    /// pinned worker.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: u16,
+
+    /// Capture live from this network interface instead of reading a file
+    /// (AF_PACKET, TPACKET_V3 ring; needs CAP_NET_RAW).
+    #[arg(long, value_name = "IF", help_heading = "Live capture")]
+    iface: Option<String>,
+
+    /// How the kernel spreads packets over the workers (Suricata's cluster types).
+    #[arg(long, value_enum, default_value_t = Cluster::Flow, conflicts_with = "input", help_heading = "Live capture")]
+    cluster: Cluster,
+
+    /// Stop after this many seconds (otherwise at SIGINT or SIGTERM).
+    #[arg(long, value_name = "S", value_parser = seconds, conflicts_with = "input", help_heading = "Live capture")]
+    duration: Option<Duration>,
+
+    /// Kernel filter: a file holding the output of `tcpdump -ddd -y EN10MB 'EXPR'`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "input",
+        help_heading = "Live capture"
+    )]
+    bpf_file: Option<PathBuf>,
+
+    /// Put the interface in promiscuous mode while capturing.
+    #[arg(long, conflicts_with = "input", help_heading = "Live capture")]
+    promisc: bool,
+
+    /// PACKET_FANOUT group id shared by the workers' sockets (default: the
+    /// process id's low 16 bits). Ids are per network namespace.
+    #[arg(
+        long,
+        value_name = "ID",
+        conflicts_with = "input",
+        help_heading = "Live capture"
+    )]
+    fanout_group: Option<u16>,
+
+    /// Bytes per ring block (a multiple of the page size; bounds the largest
+    /// frame captured whole).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, conflicts_with = "input", help_heading = "Live capture")]
+    ring_block_size: u32,
+
+    /// Blocks per worker's ring (ring = blocks x block size of kernel memory per worker).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 32,
+        conflicts_with = "input",
+        help_heading = "Live capture"
+    )]
+    ring_blocks: u32,
+
+    /// When the output falls behind the workers.
+    #[arg(long, value_enum, default_value_t = BackpressureArg::Block, conflicts_with = "input", help_heading = "Live capture")]
+    backpressure: BackpressureArg,
 }
 
 fn seconds(s: &str) -> Result<Duration, String> {
@@ -218,34 +321,27 @@ impl<'w> Output<'w> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
+    if let Some(iface) = &args.iface {
+        return live::main(&args, iface);
+    }
+    let input = args.input.as_deref().unwrap_or(Path::new("-"));
+    match run(&args, input) {
         Ok(None) => ExitCode::SUCCESS,
         Ok(Some(damage)) => {
-            eprintln!("flow-summary: {}: {damage}", args.input.display());
+            eprintln!("flow-summary: {}: {damage}", input.display());
             ExitCode::from(EXIT_DAMAGED)
         }
         // `flow-summary … | head` closes the pipe early: not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("flow-summary: {}: {e}", args.input.display());
+            eprintln!("flow-summary: {}: {e}", input.display());
             ExitCode::from(EXIT_FAILED)
         }
     }
 }
 
-/// Runs the summary; `Ok(Some(err))` when the capture was damaged part-way.
-fn run(args: &Args) -> io::Result<Option<CaptureError>> {
-    let mut reader = CaptureReader::open(&args.input).map_err(io::Error::other)?;
-    let out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(File::create(p)?),
-        None => Box::new(io::stdout().lock()),
-    };
-    let mut output = Output::new(
-        args.format,
-        args.top,
-        BufWriter::with_capacity(1 << 16, out),
-    );
-
+/// The driver configuration the options ask for.
+fn session_config(args: &Args) -> SessionConfig {
     let mut extract = ExtractConfig::default();
     extract.decap_tunnels = !args.no_decap;
     extract.verify_checksums = args.verify_checksums;
@@ -261,6 +357,26 @@ fn run(args: &Args) -> io::Result<Option<CaptureError>> {
     config.extract = extract;
     config.track = track;
     config.no_defrag = args.flows_only;
+    config
+}
+
+/// Where the output goes: `--output FILE` or standard output.
+fn output_target(args: &Args) -> io::Result<Box<dyn Write>> {
+    Ok(match &args.output {
+        Some(p) => Box::new(File::create(p)?),
+        None => Box::new(io::stdout().lock()),
+    })
+}
+
+/// Runs the summary; `Ok(Some(err))` when the capture was damaged part-way.
+fn run(args: &Args, input: &Path) -> io::Result<Option<CaptureError>> {
+    let mut reader = CaptureReader::open(input).map_err(io::Error::other)?;
+    let mut output = Output::new(
+        args.format,
+        args.top,
+        BufWriter::with_capacity(1 << 16, output_target(args)?),
+    );
+    let config = session_config(args);
     if args.workers > 1 {
         return run_workers(args, reader, output, config);
     }
@@ -337,8 +453,6 @@ fn run_workers(
     let dispatcher = Dispatcher::new(config.extract.clone(), n, !args.flows_only);
     // The flow limit bounds memory: each worker gets its share.
     config.track.max_flows = config.track.max_flows.div_ceil(n).max(1);
-    // Only the table (names) and EVE (app events) use session events.
-    let sessions = matches!(args.format, Format::Table | Format::Eve);
     let (feeder, sources) = FileFeeder::new(reader, dispatcher);
     let sources: Vec<Box<dyn PacketSource>> = sources
         .into_iter()
@@ -362,48 +476,13 @@ fn run_workers(
             Ok(h) => h,
             Err(e) => return (Err(e), None),
         };
-        let reports = harness.run(
+        let reports = run_harness(
+            args,
+            &harness,
             sources,
-            |_| {
-                if args.flows_only {
-                    SessionDriver::new(config.clone())
-                } else {
-                    SessionDriver::with_default_parsers(config.clone())
-                }
-            },
-            |_| {
-                move |ev: DriverEvent<'_, AppMessage>, out: &mut Emitter<'_, Item>| match ev {
-                    DriverEvent::Flow {
-                        event: FlowEvent::Ended(rec),
-                        app_proto,
-                    } => out.emit(Item::Ended(*rec, app_proto)),
-                    DriverEvent::Session { info, ts, event } if sessions => {
-                        out.emit(Item::Session(*info, ts, event))
-                    }
-                    _ => {}
-                }
-            },
-            |item| {
-                if write_err.is_some() {
-                    return;
-                }
-                let r = match item {
-                    Item::Ended(rec, app_proto) => output.event(DriverEvent::Flow {
-                        event: &FlowEvent::Ended(rec),
-                        app_proto,
-                    }),
-                    Item::Session(info, ts, event) => output.event(DriverEvent::Session {
-                        info: &info,
-                        ts,
-                        event,
-                    }),
-                };
-                if let Err(e) = r {
-                    write_err = Some(e);
-                    // Workers stop; the reader then stops too.
-                    harness.stop();
-                }
-            },
+            &config,
+            &mut output,
+            &mut write_err,
         );
         let feed = feed.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         (reports, Some(feed))
@@ -423,11 +502,69 @@ fn run_workers(
     Ok(feed.and_then(|f| f.damage))
 }
 
+/// Runs one worker per source with `config`'s drivers and writes their
+/// events to `output` on this thread. The first write error is kept in
+/// `write_err` and stops the workers (each still finishes its flows).
+fn run_harness(
+    args: &Args,
+    harness: &Harness,
+    sources: Vec<Box<dyn PacketSource>>,
+    config: &SessionConfig,
+    output: &mut Output<'_>,
+    write_err: &mut Option<io::Error>,
+) -> io::Result<Vec<WorkerReport>> {
+    // Only the table (names) and EVE (app events) use session events.
+    let sessions = matches!(args.format, Format::Table | Format::Eve);
+    harness.run(
+        sources,
+        |_| {
+            if args.flows_only {
+                SessionDriver::new(config.clone())
+            } else {
+                SessionDriver::with_default_parsers(config.clone())
+            }
+        },
+        |_| {
+            move |ev: DriverEvent<'_, AppMessage>, out: &mut Emitter<'_, Item>| match ev {
+                DriverEvent::Flow {
+                    event: FlowEvent::Ended(rec),
+                    app_proto,
+                } => out.emit(Item::Ended(*rec, app_proto)),
+                DriverEvent::Session { info, ts, event } if sessions => {
+                    out.emit(Item::Session(*info, ts, event))
+                }
+                _ => {}
+            }
+        },
+        |item| {
+            if write_err.is_some() {
+                return;
+            }
+            let r = match item {
+                Item::Ended(rec, app_proto) => output.event(DriverEvent::Flow {
+                    event: &FlowEvent::Ended(rec),
+                    app_proto,
+                }),
+                Item::Session(info, ts, event) => output.event(DriverEvent::Session {
+                    info: &info,
+                    ts,
+                    event,
+                }),
+            };
+            if let Err(e) = r {
+                *write_err = Some(e);
+                // Workers stop (a file's reader then stops too).
+                harness.stop();
+            }
+        },
+    )
+}
+
 fn progress_bar(args: &Args) -> Option<indicatif::ProgressBar> {
     if args.progress == Progress::Never || !io::stderr().is_terminal() {
         return None;
     }
-    let len = std::fs::metadata(&args.input)
+    let len = std::fs::metadata(args.input.as_deref()?)
         .ok()
         .filter(|m| m.is_file())?
         .len();
