@@ -136,6 +136,9 @@ pub(crate) struct Flow {
     /// Timeout classes this flow has an entry queued in, one bit per class
     /// (see `timers`): at most one entry per class and flow.
     pub(crate) armed: u8,
+    /// The timeout class of the current state, kept up to date by
+    /// [`Flow::refresh_class`] (read twice per packet, changed rarely).
+    class: u8,
 }
 
 /// The encapsulation facts of a flow's first packet.
@@ -210,6 +213,8 @@ impl Flow {
             l4: l4.ip_proto(),
             bits,
             armed: 0,
+            class: Timeouts::class_of(l4, (TcpEndpointState::Inactive, TcpEndpointState::Inactive))
+                as u8,
         }
     }
 
@@ -283,8 +288,18 @@ impl Flow {
     }
 
     /// The timeout class of the flow's current state.
+    #[inline]
     pub(crate) fn timeout_class(&self) -> usize {
-        Timeouts::class_of(self.l4(), self.tcp_states())
+        usize::from(self.class)
+    }
+
+    /// Recomputes the timeout class after the TCP states may have changed
+    /// (other protocols keep the class they were created with).
+    #[inline]
+    pub(crate) fn refresh_class(&mut self) {
+        if self.l4() == L4Proto::Tcp {
+            self.class = Timeouts::class_of(L4Proto::Tcp, self.tcp_states()) as u8;
+        }
     }
 
     /// Latest packet time, ns.
@@ -463,7 +478,7 @@ pub(crate) fn flow_id<K: Hash>(key: &K, first: Timestamp) -> FlowId {
 /// A small deterministic hasher: every integer is widened to a 64-bit word
 /// and mixed with a 128-bit folded multiply; `finish` applies the
 /// SplitMix64 finaliser.
-struct StableHasher {
+pub(crate) struct StableHasher {
     h: u64,
 }
 
@@ -474,8 +489,12 @@ impl StableHasher {
     fn new() -> Self {
         StableHasher { h: Self::SEED }
     }
+    /// A hasher started from `seed` instead of the fixed seed.
+    pub(crate) fn with_seed(seed: u64) -> Self {
+        StableHasher { h: seed }
+    }
     #[inline]
-    fn mix(&mut self, w: u64) {
+    pub(crate) fn mix(&mut self, w: u64) {
         let m = u128::from(self.h ^ w) * u128::from(Self::MUL);
         self.h = (m as u64) ^ ((m >> 64) as u64);
     }

@@ -99,11 +99,53 @@ pub trait TrackedKey: FlowKey {
     fn community_id(&self, _initiator: Orientation, _seed: u16) -> Option<CommunityId> {
         None
     }
+
+    /// The flow table's hash of this key under the table's random `seed`
+    /// (only bucket placement depends on it, never the output). The default
+    /// feeds the key's `Hash` to a seeded folded-multiply hasher.
+    #[inline]
+    fn table_hash(&self, seed: u64) -> u64 {
+        use core::hash::Hasher;
+        let mut h = flow::StableHasher::with_seed(seed);
+        self.hash(&mut h);
+        h.finish()
+    }
 }
 
 impl TrackedKey for FiveTuple {
     fn community_id(&self, initiator: Orientation, seed: u16) -> Option<CommunityId> {
         Some(community_id(self, initiator, seed))
+    }
+
+    /// Two to five folded multiplies over the key's words instead of the
+    /// derived `Hash` (which walks both `IpAddr` enums field by field):
+    /// the lookup runs once per packet.
+    #[inline]
+    fn table_hash(&self, seed: u64) -> u64 {
+        use core::hash::Hasher;
+        use std::net::IpAddr;
+        let mut h = flow::StableHasher::with_seed(seed);
+        let tail =
+            u64::from(self.lo_port) | u64::from(self.hi_port) << 16 | u64::from(self.proto) << 32;
+        match (self.lo_addr, self.hi_addr) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                h.mix(u64::from(u32::from(a)) << 32 | u64::from(u32::from(b)));
+                h.mix(tail);
+            }
+            (a, b) => {
+                let bits = |x: IpAddr| match x {
+                    IpAddr::V4(v) => u128::from(u32::from(v)),
+                    IpAddr::V6(v) => u128::from(v),
+                };
+                let (a, b) = (bits(a), bits(b));
+                h.mix(a as u64);
+                h.mix((a >> 64) as u64);
+                h.mix(b as u64);
+                h.mix((b >> 64) as u64);
+                h.mix(tail | 1 << 40);
+            }
+        }
+        h.finish()
     }
 }
 impl TrackedKey for IpPair {}

@@ -14,7 +14,7 @@
 //! key. The slab and the index only grow (doubling, amortised over flow
 //! creations), up to the table's capacity.
 
-use core::hash::Hash;
+use super::TrackedKey;
 
 /// A slot's position in the slab.
 pub(crate) type SlotId = u32;
@@ -44,24 +44,25 @@ pub(crate) struct FlowSlots<K, V> {
     /// `buckets.len() - 1` (a power of two minus one).
     mask: usize,
     len: usize,
-    hasher: ahash::RandomState,
+    /// Seeds the index hash ([`TrackedKey::table_hash`]).
+    seed: u64,
 }
 
 /// Index buckets to start with (grows by doubling).
 const MIN_BUCKETS: usize = 64;
 
-impl<K: Hash + Eq, V> FlowSlots<K, V> {
-    /// An empty table. `hasher` seeds the index; a random seed keeps an
+impl<K: TrackedKey, V> FlowSlots<K, V> {
+    /// An empty table. `seed` seeds the index hash; a random seed keeps an
     /// attacker from choosing keys that collide (the output does not depend
     /// on it: flows are ended by time, never in bucket order).
-    pub(crate) fn new(hasher: ahash::RandomState) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         FlowSlots {
             slots: Vec::new(),
             free: Vec::new(),
             buckets: vec![Bucket::default(); MIN_BUCKETS],
             mask: MIN_BUCKETS - 1,
             len: 0,
-            hasher,
+            seed,
         }
     }
 
@@ -73,8 +74,8 @@ impl<K: Hash + Eq, V> FlowSlots<K, V> {
     #[inline]
     fn hash(&self, key: &K) -> u32 {
         // The low bits pick the bucket; folding the high half in keeps
-        // them well mixed whatever the key's `Hash` writes.
-        let h = self.hasher.hash_one(key);
+        // them well mixed.
+        let h = key.table_hash(self.seed);
         (h ^ (h >> 32)) as u32
     }
 
@@ -299,8 +300,10 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::HashMap;
 
+    impl TrackedKey for u64 {}
+
     fn table() -> FlowSlots<u64, u64> {
-        FlowSlots::new(ahash::RandomState::with_seeds(1, 2, 3, 4))
+        FlowSlots::new(0x1234_5678)
     }
 
     #[test]
@@ -325,18 +328,17 @@ mod tests {
     }
 
     /// A key whose every value hashes alike: all of them share one probe run.
-    #[derive(Debug, PartialEq, Eq)]
+    #[derive(Clone, Debug, Hash, PartialEq, Eq)]
     struct Colliding(u64);
-    impl Hash for Colliding {
-        fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
-            state.write_u64(7);
+    impl TrackedKey for Colliding {
+        fn table_hash(&self, _seed: u64) -> u64 {
+            7
         }
     }
 
     #[test]
     fn colliding_hashes_survive_deletion_in_the_middle_of_a_run() {
-        let mut t: FlowSlots<Colliding, u64> =
-            FlowSlots::new(ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let mut t: FlowSlots<Colliding, u64> = FlowSlots::new(99);
         let slots: Vec<_> = (0..100u64)
             .map(|k| t.insert(Colliding(k), k * 2).expect("room"))
             .collect();

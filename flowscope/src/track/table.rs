@@ -46,7 +46,8 @@ impl<K: TrackedKey> FlowTracker<K> {
             timeouts: Timeouts::new(&config),
             config,
             stats: TrackerStats::default(),
-            slots: FlowSlots::new(ahash::RandomState::new()),
+            // A per-table random seed (ahash's): bucket placement only.
+            slots: FlowSlots::new(ahash::RandomState::new().hash_one(0x5eed_u64)),
             extras: ExtraSlab::default(),
             clock: 0,
             capacity,
@@ -388,6 +389,7 @@ fn apply<K>(flow: &mut Flow, side: usize, ex: &Extracted<K>, extras: &mut ExtraS
         flow.flip(x);
         side = 1 - side;
     }
+    flow.refresh_class();
     if side == 0 {
         FlowSide::Initiator
     } else {
