@@ -8,6 +8,7 @@
 
 mod bench;
 mod ci;
+mod flood;
 mod gen;
 mod mix;
 mod workers;
@@ -45,6 +46,8 @@ enum Cmd {
     /// Build a large real-traffic capture from the corpus captures, repeated
     /// with remapped addresses (see docs/performance.md).
     Mix(mix::MixArgs),
+    /// Write a deterministic adversarial capture (a flood of unique SYNs).
+    Flood(flood::FloodArgs),
     /// Time the pipeline stages (read, extract, track) on captures held in memory.
     Bench(bench::BenchArgs),
     /// Packets/s of the flowscope-rss workers: 1 vs N, three ways of feeding them.
@@ -97,6 +100,7 @@ fn main() -> Result<()> {
             write_capture(&gen::GenConfig::sample(), &out)
         }
         Cmd::Mix(a) => mix::run(&a),
+        Cmd::Flood(a) => flood::run(&a),
         Cmd::Bench(a) => bench::run(&a),
         Cmd::Workers(a) => workers::run(&a),
         Cmd::Ci => ci::run(),

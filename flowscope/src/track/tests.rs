@@ -948,7 +948,9 @@ fn five_tuple_table_hash_spreads_keys_that_differ_in_one_field() {
     let families: [Vec<FiveTuple>; 3] = [
         (0..4096u16).map(|p| v4(0x0a00_0001, 1024 + p)).collect(),
         (0..4096u32).map(|a| v4(0x0a00_0000 + a, 5555)).collect(),
-        (0..4096u128).map(|a| v6(0x2001_0db8_0000_0000_0000_0000_0000_0000 + a)).collect(),
+        (0..4096u128)
+            .map(|a| v6(0x2001_0db8_0000_0000_0000_0000_0000_0000 + a))
+            .collect(),
     ];
     for keys in families {
         let mut used = [false; 1024];

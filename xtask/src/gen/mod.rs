@@ -11,7 +11,7 @@
 
 mod content;
 mod flows;
-mod frame;
+pub(crate) mod frame;
 pub(crate) mod pcap;
 mod prng;
 #[cfg(test)]
