@@ -24,6 +24,8 @@
 #include <bpf/bpf_endian.h>
 
 #ifndef PF_MAX_ENTRIES
+// Map and program names stay within the kernel's 15 characters
+// (BPF_OBJ_NAME_LEN), so bpftool shows them whole and tells them apart.
 #define PF_MAX_ENTRIES 65536
 #endif
 
@@ -87,14 +89,14 @@ struct {
 	__uint(max_entries, PF_MAX_ENTRIES);
 	__type(key, struct flow_key_v4);
 	__type(value, struct flow_counters);
-} flowscope_bypass_v4 SEC(".maps");
+} fs_bypass_v4 SEC(".maps");
 
 struct {
 	__uint(type, PF_MAP_TYPE);
 	__uint(max_entries, PF_MAX_ENTRIES);
 	__type(key, struct flow_key_v6);
 	__type(value, struct flow_counters);
-} flowscope_bypass_v6 SEC(".maps");
+} fs_bypass_v6 SEC(".maps");
 
 // A hit: count the frame on this CPU's copy of the value and drop it.
 // Per-CPU values are only written by this CPU, so plain adds are safe.
@@ -118,7 +120,7 @@ static __always_inline int read_ports(void *l4, void *data_end, __be16 *src, __b
 }
 
 SEC("xdp")
-int flowscope_prefilter(struct xdp_md *ctx)
+int fs_prefilter(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -175,7 +177,7 @@ int flowscope_prefilter(struct xdp_md *ctx)
 		key.proto = proto;
 		key.pad = 0;
 		key.vlan_id = vlan_id;
-		struct flow_counters *c = bpf_map_lookup_elem(&flowscope_bypass_v4, &key);
+		struct flow_counters *c = bpf_map_lookup_elem(&fs_bypass_v4, &key);
 		if (!c)
 			return XDP_PASS;
 		return account(c, len);
@@ -218,7 +220,7 @@ int flowscope_prefilter(struct xdp_md *ctx)
 		key.proto = nh;
 		key.pad = 0;
 		key.vlan_id = vlan_id;
-		struct flow_counters *c = bpf_map_lookup_elem(&flowscope_bypass_v6, &key);
+		struct flow_counters *c = bpf_map_lookup_elem(&fs_bypass_v6, &key);
 		if (!c)
 			return XDP_PASS;
 		return account(c, len);

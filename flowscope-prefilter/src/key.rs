@@ -15,7 +15,7 @@ use flowscope_core::extract::Extracted;
 use flowscope_core::key::{FiveTuple, Orientation};
 use flowscope_core::wire::{EncapLayer, L4Proto};
 
-/// IPv4 key of `flowscope_bypass_v4`: C `struct flow_key_v4`, 16 bytes.
+/// IPv4 key of `fs_bypass_v4`: C `struct flow_key_v4`, 16 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKeyV4 {
@@ -35,7 +35,7 @@ pub struct FlowKeyV4 {
     pub vlan_id: [u8; 2],
 }
 
-/// IPv6 key of `flowscope_bypass_v6`: C `struct flow_key_v6`, 40 bytes.
+/// IPv6 key of `fs_bypass_v6`: C `struct flow_key_v6`, 40 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKeyV6 {
@@ -83,9 +83,9 @@ const _: () = {
 /// The key of one map entry, either family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MapKey {
-    /// An entry of `flowscope_bypass_v4`.
+    /// An entry of `fs_bypass_v4`.
     V4(FlowKeyV4),
-    /// An entry of `flowscope_bypass_v6`.
+    /// An entry of `fs_bypass_v6`.
     V6(FlowKeyV6),
 }
 

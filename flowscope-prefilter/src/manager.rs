@@ -10,11 +10,11 @@ use crate::key::{BypassFlow, FlowCounters, FlowKeyV4, FlowKeyV6, KeyError, MapKe
 use crate::object::{embedded_object, MapKind, ObjectSource};
 
 /// The program's name in the object (its C function).
-pub const PROGRAM_NAME: &str = "flowscope_prefilter";
+pub const PROGRAM_NAME: &str = "fs_prefilter";
 /// The IPv4 map's name in the object.
-pub const MAP_V4: &str = "flowscope_bypass_v4";
+pub const MAP_V4: &str = "fs_bypass_v4";
 /// The IPv6 map's name in the object.
-pub const MAP_V6: &str = "flowscope_bypass_v6";
+pub const MAP_V6: &str = "fs_bypass_v6";
 
 /// `BPF_NOEXIST`: an insert never overwrites (and so never zeroes) the
 /// counters of an entry that is already there.
