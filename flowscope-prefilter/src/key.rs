@@ -305,4 +305,55 @@ mod tests {
         let icmp = BypassFlow { proto: 1, ..f };
         assert_eq!(icmp.key(), Err(KeyError::NotTcpOrUdp));
     }
+
+    fn extracted(orientation: Orientation, layers: &[EncapLayer]) -> Extracted<FiveTuple> {
+        let key = FiveTuple {
+            lo_addr: IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
+            hi_addr: IpAddr::V4(Ipv4Addr::new(198, 19, 0, 2)),
+            lo_port: 1000,
+            hi_port: 53,
+            proto: 17,
+        };
+        let mut ex = Extracted::new(key, orientation, L4Proto::Udp);
+        for l in layers {
+            ex.encap.push(*l);
+        }
+        ex
+    }
+
+    #[test]
+    fn from_extracted_follows_orientation_and_outer_vlan() {
+        let qinq = [EncapLayer::Vlan { id: 709 }, EncapLayer::Vlan { id: 10 }];
+        let f = BypassFlow::from_extracted(&extracted(Orientation::LoToHi, &qinq)).expect("ok");
+        assert_eq!(f.src, IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)));
+        assert_eq!(
+            (f.src_port, f.dst_port, f.proto, f.vlan),
+            (1000, 53, 17, 709)
+        );
+        let r = BypassFlow::from_extracted(&extracted(Orientation::HiToLo, &qinq)).expect("ok");
+        assert_eq!(r, f.reversed());
+    }
+
+    #[test]
+    fn from_extracted_refuses_what_xdp_keys_differently() {
+        let three = [EncapLayer::Vlan { id: 1 }; 3];
+        assert_eq!(
+            BypassFlow::from_extracted(&extracted(Orientation::LoToHi, &three)),
+            Err(KeyError::Encapsulated)
+        );
+        let tunnel = [EncapLayer::Ip {
+            src: IpAddr::V4(Ipv4Addr::new(198, 18, 9, 9)),
+            dst: IpAddr::V4(Ipv4Addr::new(198, 18, 9, 10)),
+        }];
+        assert_eq!(
+            BypassFlow::from_extracted(&extracted(Orientation::LoToHi, &tunnel)),
+            Err(KeyError::Encapsulated)
+        );
+        let mut icmp = extracted(Orientation::LoToHi, &[]);
+        icmp.l4 = L4Proto::Icmp;
+        assert_eq!(
+            BypassFlow::from_extracted(&icmp),
+            Err(KeyError::NotTcpOrUdp)
+        );
+    }
 }

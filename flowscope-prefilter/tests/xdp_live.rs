@@ -629,3 +629,34 @@ fn hash_maps_bypass_and_count_ipv4_ipv6_vlan_qinq() {
 fn lru_maps_bypass_and_count_ipv4_ipv6_vlan_qinq() {
     bypass_round_trip(MapKind::Lru, "l");
 }
+
+/// A full hash map refuses the insert: counted as failed, and nothing is
+/// left half-inserted (each flow takes two entries, one per direction).
+#[test]
+fn full_hash_map_counts_the_failed_insert() {
+    if let Some(why) = skip_reason() {
+        println!("SKIP: {why}");
+        return;
+    }
+    let mut pf = Prefilter::load(&PrefilterConfig::new().max_entries(3)).expect("load");
+    let flow = |port| BypassFlow {
+        src: "198.18.0.1".parse().expect("addr"),
+        dst: "198.18.0.2".parse().expect("addr"),
+        src_port: port,
+        dst_port: 80,
+        proto: 6,
+        vlan: 0,
+    };
+    pf.insert(&flow(1)).expect("first flow fits");
+    // One entry left: the forward direction fits, the reverse does not,
+    // and the forward one must be taken back out.
+    assert!(pf.insert(&flow(2)).is_err(), "second flow must not fit");
+    let st = pf.stats();
+    assert_eq!((st.inserts_ok, st.inserts_failed), (1, 1));
+    assert_eq!(st.entries_v4, 2);
+    assert_eq!(pf.entries().expect("entries").len(), 2);
+    assert_eq!(pf.counters(&flow(2)).expect("counters"), None);
+    assert!(pf.remove(&flow(1)).expect("remove").is_some());
+    assert_eq!(pf.entries().expect("entries").len(), 0);
+    assert_eq!(pf.stats().removed, 1);
+}
