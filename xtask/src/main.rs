@@ -4,9 +4,11 @@
 //! - `gen-sample`: regenerates `samples/sample.pcap`, the README's capture.
 //! - `mix`: a large real-traffic capture built from the corpus captures.
 //! - `bench`: times the flow-summary pipeline stages on captures in memory.
+//! - `build-bpf`: compiles the prefilter's XDP program with clang.
 //! - `ci`: fmt check, clippy with `-D warnings`, tests; stops at the first failure.
 
 mod bench;
+mod bpf;
 mod ci;
 mod flood;
 mod gen;
@@ -52,6 +54,8 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Packets/s of the flowscope-rss workers: 1 vs N, three ways of feeding them.
     Workers(workers::WorkersArgs),
+    /// Compile the prefilter's XDP program (clang -O2 -g -target bpf) into target/bpf/.
+    BuildBpf(bpf::BuildBpfArgs),
     /// Run fmt --check, clippy -D warnings and the tests, stopping at the first failure.
     Ci,
 }
@@ -103,6 +107,7 @@ fn main() -> Result<()> {
         Cmd::Flood(a) => flood::run(&a),
         Cmd::Bench(a) => bench::run(&a),
         Cmd::Workers(a) => workers::run(&a),
+        Cmd::BuildBpf(a) => bpf::run(&a, &workspace_root()),
         Cmd::Ci => ci::run(),
     }
 }
