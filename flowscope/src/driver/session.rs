@@ -51,7 +51,9 @@ pub struct SessionConfig {
     /// Most bytes of one side held while no parser has claimed the flow
     /// (default 4 KiB), so that the parser chosen later still sees them.
     pub hold_per_side: usize,
-    /// Most bytes held that way over all flows (default 32 MiB).
+    /// Most bytes held that way over all flows (default 32 MiB). Holds
+    /// that flows let go are kept for reuse by later flows, at most this
+    /// many heap bytes of them too.
     pub hold_total: usize,
 }
 
@@ -178,8 +180,9 @@ enum HeldItem {
 }
 
 /// What both sides sent before a parser claimed the flow, bounded, so the
-/// parser chosen later sees its stream from the start. Allocated only when
-/// a side's first chunk does not decide the parser.
+/// parser chosen later sees its stream from the start. Needed only when a
+/// side's first chunk does not decide the parser; reused from flow to flow
+/// (see [`HoldBudget`]).
 #[derive(Debug, Default)]
 struct Held {
     /// Both sides' events, in arrival order.
@@ -201,22 +204,69 @@ impl Held {
     fn size(&self) -> usize {
         self.bytes.iter().map(Vec::len).sum()
     }
+
+    /// Heap bytes its buffers take (capacity, not length).
+    fn footprint(&self) -> usize {
+        let items = self.items.capacity() * std::mem::size_of::<HeldItem>();
+        self.bytes
+            .iter()
+            .map(Vec::capacity)
+            .fold(items, usize::saturating_add)
+            .saturating_add(std::mem::size_of::<Held>())
+    }
+
+    /// Emptied for another flow, keeping its buffers.
+    fn clear(&mut self) {
+        self.items.clear();
+        for b in &mut self.bytes {
+            b.clear();
+        }
+        self.run_start = [0; 2];
+        self.reset_at = [None; 2];
+        self.overflowed = [false; 2];
+    }
 }
 
-/// The held-bytes budget shared by every flow of a driver.
-#[derive(Clone, Copy, Debug)]
+/// The held-bytes budget shared by every flow of a driver, and the holds
+/// released by ended or decided flows, kept for reuse: holding a new
+/// flow's first chunks then allocates nothing once the driver is warm.
+#[derive(Debug)]
 struct HoldBudget {
     per_side: usize,
     total: usize,
     used: usize,
+    /// Spare holds; their heap footprint is at most `total`. Boxed as the
+    /// flows hold them, so reusing one moves a pointer, not a `Held`.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Held>>,
+    /// Heap bytes of the spare holds.
+    spare_bytes: usize,
 }
 
 impl HoldBudget {
-    /// Gives back what `held` holds.
+    /// Gives back what `held` holds, and keeps the hold for reuse.
     fn release(&mut self, held: Option<Box<Held>>) {
-        if let Some(h) = held {
-            self.used = self.used.saturating_sub(h.size());
+        let Some(mut h) = held else { return };
+        self.used = self.used.saturating_sub(h.size());
+        let size = h.footprint();
+        if self.spare_bytes.saturating_add(size) <= self.total {
+            h.clear();
+            self.spare_bytes += size;
+            self.spare.push(h);
         }
+    }
+
+    /// An empty hold: a spare one if any.
+    fn take_spare(&mut self) -> Box<Held> {
+        if let Some(h) = self.spare.pop() {
+            self.spare_bytes = self.spare_bytes.saturating_sub(h.footprint());
+            return h;
+        }
+        Box::new(Held {
+            // Room for the chunks of both sides' probe windows at once.
+            items: Vec::with_capacity(2 * usize::from(PROBE_CHUNKS)),
+            ..Held::default()
+        })
     }
 }
 
@@ -235,13 +285,7 @@ fn hold_data(
     counters: &mut SessionCounters,
 ) -> bool {
     let i = side_index(side);
-    let h = held.get_or_insert_with(|| {
-        Box::new(Held {
-            // Room for the chunks of both sides' probe windows at once.
-            items: Vec::with_capacity(2 * usize::from(PROBE_CHUNKS)),
-            ..Held::default()
-        })
-    });
+    let h = held.get_or_insert_with(|| budget.take_spare());
     let (Some(held_len), Some(&over)) = (h.bytes.get(i).map(Vec::len), h.overflowed.get(i)) else {
         return false;
     };
@@ -349,6 +393,8 @@ impl<M: 'static> SessionDriver<M> {
                 per_side: config.hold_per_side,
                 total: config.hold_total,
                 used: 0,
+                spare: Vec::new(),
+                spare_bytes: 0,
             },
         }
     }
@@ -768,7 +814,7 @@ fn on_stream_event<M>(
                 ParserSlot::Probing { .. } => {
                     // Held for the parser to come; bytes on both sides of a
                     // hole never form one probe run.
-                    let h = held.get_or_insert_with(Box::default);
+                    let h = held.get_or_insert_with(|| budget.take_spare());
                     h.items.push(HeldItem::Gap { side, ts, len });
                     reset_run(h, side);
                 }

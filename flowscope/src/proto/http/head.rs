@@ -51,13 +51,20 @@ pub(crate) struct Framing {
     pub upgrade: bool,
 }
 
-/// A parsed request head.
+/// A parsed request head. Parsed with `full == false`, `req` only has its
+/// `ts` (nothing is copied out of the head: no allocation); the method's
+/// kind is known either way.
 pub(crate) struct RequestHead {
     pub req: HttpRequest,
     pub framing: Framing,
+    /// The method is `CONNECT`.
+    pub connect: bool,
+    /// The method is `HEAD`.
+    pub head_method: bool,
 }
 
-/// A parsed response head.
+/// A parsed response head (`resp` only has `ts` and `status` when parsed
+/// with `full == false`).
 pub(crate) struct ResponseHead {
     pub resp: HttpResponse,
     pub framing: Framing,
@@ -94,17 +101,21 @@ fn lenient_config() -> httparse::ParserConfig {
 }
 
 /// Parses a request head at the start of `buf`. Anomalies of a complete
-/// head go to `anomaly`.
+/// head go to `anomaly`. With `full`, the head's fields are copied into
+/// the owned [`HttpRequest`]; without, only framing and the method's kind
+/// are found (the parser keeps the head's bytes and builds the message
+/// when it is emitted).
 pub(crate) fn parse_request(
     buf: &[u8],
     ts: Timestamp,
     cfg: &HttpConfig,
+    full: bool,
     anomaly: &mut dyn FnMut(&'static str),
 ) -> Head<RequestHead> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => build_request(&req, n, ts, cfg, anomaly),
+        Ok(httparse::Status::Complete(n)) => build_request(&req, n, ts, cfg, full, anomaly),
         Ok(httparse::Status::Partial) => Head::Partial,
         Err(strict) => {
             // A fresh header array: the strict pass may have filled some.
@@ -113,11 +124,11 @@ pub(crate) fn parse_request(
             match lenient_config().parse_request(&mut req2, buf) {
                 Ok(httparse::Status::Complete(n)) => {
                     anomaly(error_code(strict, true));
-                    build_request(&req2, n, ts, cfg, anomaly)
+                    build_request(&req2, n, ts, cfg, full, anomaly)
                 }
                 Ok(httparse::Status::Partial) => Head::Partial,
                 Err(httparse::Error::Token | httparse::Error::Version) => {
-                    parse_request_loose(buf, ts, cfg, anomaly)
+                    parse_request_loose(buf, ts, cfg, full, anomaly)
                 }
                 Err(e) => Head::Invalid(error_code(e, true)),
             }
@@ -139,6 +150,7 @@ fn parse_request_loose(
     buf: &[u8],
     ts: Timestamp,
     cfg: &HttpConfig,
+    full: bool,
     anomaly: &mut dyn FnMut(&'static str),
 ) -> Head<RequestHead> {
     let start = buf
@@ -161,10 +173,15 @@ fn parse_request_loose(
     if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
         return Head::Invalid("http.invalid_request_line");
     }
-    let rest: Vec<&[u8]> = words.collect();
-    let (target, version): (&[&[u8]], &[u8]) = match rest.split_last() {
-        Some((last, init)) if !init.is_empty() && last.starts_with(b"HTTP/") => (init, last),
-        _ => (&rest[..], b""),
+    // The last word is the version when it starts with `HTTP/` and a
+    // target precedes it; the words between are the target. Counted, not
+    // collected: nothing is allocated before the head is known complete.
+    let n_rest = words.clone().count();
+    let last = words.clone().next_back().unwrap_or(&[]);
+    let (n_target, version): (usize, &[u8]) = if n_rest >= 2 && last.starts_with(b"HTTP/") {
+        (n_rest - 1, last)
+    } else {
+        (n_rest, b"")
     };
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let after = body.get(eol + 1..).unwrap_or(&[]);
@@ -174,8 +191,27 @@ fn parse_request_loose(
         Err(e) => return Head::Invalid(error_code(e, true)),
     };
     anomaly("http.invalid_request_line");
+    let connect = method.eq_ignore_ascii_case(b"CONNECT");
+    let head_method = method.eq_ignore_ascii_case(b"HEAD");
+    let used = start + eol + 1 + n;
+    if !full {
+        let framing = scan_headers(hs, cfg, None, anomaly, |_, _| {});
+        let req = HttpRequest {
+            ts,
+            ..HttpRequest::default()
+        };
+        return Head::Complete(
+            RequestHead {
+                req,
+                framing,
+                connect,
+                head_method,
+            },
+            used,
+        );
+    }
     let mut uri = Vec::new();
-    for (i, w) in target.iter().enumerate() {
+    for (i, w) in words.take(n_target).enumerate() {
         if i > 0 {
             uri.push(b' ');
         }
@@ -189,7 +225,15 @@ fn parse_request_loose(
         ..HttpRequest::default()
     };
     let framing = request_fields(hs, cfg, &mut out, anomaly);
-    Head::Complete(RequestHead { req: out, framing }, start + eol + 1 + n)
+    Head::Complete(
+        RequestHead {
+            req: out,
+            framing,
+            connect,
+            head_method,
+        },
+        used,
+    )
 }
 
 fn build_request(
@@ -197,11 +241,30 @@ fn build_request(
     n: usize,
     ts: Timestamp,
     cfg: &HttpConfig,
+    full: bool,
     anomaly: &mut dyn FnMut(&'static str),
 ) -> Head<RequestHead> {
     let (Some(method), Some(uri)) = (req.method, req.path) else {
         return Head::Invalid("http.invalid_request_line");
     };
+    let connect = method.eq_ignore_ascii_case("CONNECT");
+    let head_method = method.eq_ignore_ascii_case("HEAD");
+    if !full {
+        let framing = scan_headers(req.headers, cfg, None, anomaly, |_, _| {});
+        let req = HttpRequest {
+            ts,
+            ..HttpRequest::default()
+        };
+        return Head::Complete(
+            RequestHead {
+                req,
+                framing,
+                connect,
+                head_method,
+            },
+            n,
+        );
+    }
     let mut out = HttpRequest {
         ts,
         method: method.to_owned(),
@@ -210,7 +273,15 @@ fn build_request(
         ..HttpRequest::default()
     };
     let framing = request_fields(req.headers, cfg, &mut out, anomaly);
-    Head::Complete(RequestHead { req: out, framing }, n)
+    Head::Complete(
+        RequestHead {
+            req: out,
+            framing,
+            connect,
+            head_method,
+        },
+        n,
+    )
 }
 
 /// Fills the request's header fields; returns the framing.
@@ -220,24 +291,30 @@ fn request_fields(
     out: &mut HttpRequest,
     anomaly: &mut dyn FnMut(&'static str),
 ) -> Framing {
-    scan_headers(headers, cfg, &mut out.headers, anomaly, |name, value| {
-        let slot = if name.eq_ignore_ascii_case("host") {
-            &mut out.host
-        } else if name.eq_ignore_ascii_case("user-agent") {
-            &mut out.user_agent
-        } else if name.eq_ignore_ascii_case("referer") {
-            &mut out.referer
-        } else if name.eq_ignore_ascii_case("content-type") {
-            &mut out.content_type
-        } else if name.eq_ignore_ascii_case("x-forwarded-for") {
-            &mut out.xff
-        } else {
-            return;
-        };
-        if slot.is_none() {
-            *slot = Some(lossy(value));
-        }
-    })
+    scan_headers(
+        headers,
+        cfg,
+        Some(&mut out.headers),
+        anomaly,
+        |name, value| {
+            let slot = if name.eq_ignore_ascii_case("host") {
+                &mut out.host
+            } else if name.eq_ignore_ascii_case("user-agent") {
+                &mut out.user_agent
+            } else if name.eq_ignore_ascii_case("referer") {
+                &mut out.referer
+            } else if name.eq_ignore_ascii_case("content-type") {
+                &mut out.content_type
+            } else if name.eq_ignore_ascii_case("x-forwarded-for") {
+                &mut out.xff
+            } else {
+                return;
+            };
+            if slot.is_none() {
+                *slot = Some(lossy(value));
+            }
+        },
+    )
 }
 
 /// Parses a response head at the start of `buf`.
@@ -245,12 +322,13 @@ pub(crate) fn parse_response(
     buf: &[u8],
     ts: Timestamp,
     cfg: &HttpConfig,
+    full: bool,
     anomaly: &mut dyn FnMut(&'static str),
 ) -> Head<ResponseHead> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => build_response(&resp, n, ts, cfg, anomaly),
+        Ok(httparse::Status::Complete(n)) => build_response(&resp, n, ts, cfg, full, anomaly),
         Ok(httparse::Status::Partial) => Head::Partial,
         Err(strict) => {
             // A fresh header array: the strict pass may have filled some.
@@ -259,7 +337,7 @@ pub(crate) fn parse_response(
             match lenient_config().parse_response(&mut resp2, buf) {
                 Ok(httparse::Status::Complete(n)) => {
                     anomaly(error_code(strict, false));
-                    build_response(&resp2, n, ts, cfg, anomaly)
+                    build_response(&resp2, n, ts, cfg, full, anomaly)
                 }
                 Ok(httparse::Status::Partial) => Head::Partial,
                 Err(e) => Head::Invalid(error_code(e, false)),
@@ -273,11 +351,21 @@ fn build_response(
     n: usize,
     ts: Timestamp,
     cfg: &HttpConfig,
+    full: bool,
     anomaly: &mut dyn FnMut(&'static str),
 ) -> Head<ResponseHead> {
     let Some(status) = resp.code else {
         return Head::Invalid("http.invalid_status_line");
     };
+    if !full {
+        let framing = scan_headers(resp.headers, cfg, None, anomaly, |_, _| {});
+        let resp = HttpResponse {
+            ts,
+            status,
+            ..HttpResponse::default()
+        };
+        return Head::Complete(ResponseHead { resp, framing }, n);
+    }
     let mut out = HttpResponse {
         ts,
         version: version_str(resp.version).to_owned(),
@@ -289,7 +377,7 @@ fn build_response(
     let framing = scan_headers(
         resp.headers,
         cfg,
-        &mut out.headers,
+        Some(&mut out.headers),
         anomaly,
         |name, value| {
             if name.eq_ignore_ascii_case("transfer-encoding") {
@@ -323,12 +411,13 @@ fn lossy(value: &[u8]) -> String {
     String::from_utf8_lossy(value).into_owned()
 }
 
-/// Walks the headers once: keeps the first `max_headers_kept`, hands each
-/// to `field`, and works out the framing (RFC 9112 §6).
+/// Walks the headers once: keeps the first `max_headers_kept` (when
+/// `kept` is given), hands each to `field`, and works out the framing
+/// (RFC 9112 §6).
 fn scan_headers(
     headers: &[httparse::Header<'_>],
     cfg: &HttpConfig,
-    kept: &mut Vec<(String, String)>,
+    mut kept: Option<&mut Vec<(String, String)>>,
     anomaly: &mut dyn FnMut(&'static str),
     mut field: impl FnMut(&str, &[u8]),
 ) -> Framing {
@@ -337,9 +426,15 @@ fn scan_headers(
     let mut te_seen = false;
     let mut last_coding_chunked = false;
     let mut upgrade = false;
+    if let Some(k) = kept.as_deref_mut() {
+        // One allocation for the list, not one per doubling.
+        k.reserve_exact(headers.len().min(cfg.max_headers_kept));
+    }
     for h in headers {
-        if kept.len() < cfg.max_headers_kept {
-            kept.push((h.name.to_owned(), lossy(h.value)));
+        if let Some(k) = kept.as_deref_mut() {
+            if k.len() < cfg.max_headers_kept {
+                k.push((h.name.to_owned(), lossy(h.value)));
+            }
         }
         field(h.name, h.value);
         if h.name.eq_ignore_ascii_case("content-length") {

@@ -79,17 +79,25 @@ enum HeadStep<T> {
 /// Gathers a head from `data` (after what `side` buffered): parsed straight
 /// from `data` when nothing is buffered, so a head within one segment is
 /// never copied.
+///
+/// A complete head's bytes are appended to `keep`: the message is built
+/// from them when it is emitted, so a packet that only starts a message
+/// allocates nothing (`keep` is a buffer reused for the flow's life).
 fn take_head<T>(
     side: &mut Side,
     data: &[u8],
     ts: Timestamp,
     limit: usize,
+    keep: &mut Vec<u8>,
     mut parse: impl FnMut(&[u8], Timestamp) -> Head<T>,
 ) -> HeadStep<T> {
     if side.buf.is_empty() {
         side.head_ts = ts;
         return match parse(data, ts) {
-            Head::Complete(h, n) => HeadStep::Done(h, n),
+            Head::Complete(h, n) => {
+                keep_head(keep, data.get(..n).unwrap_or(data));
+                HeadStep::Done(h, n)
+            }
             Head::Invalid(code) => HeadStep::Invalid(code),
             Head::Partial if data.len() >= limit => HeadStep::TooLong,
             Head::Partial => {
@@ -103,6 +111,7 @@ fn take_head<T>(
     side.buf.extend_from_slice(data.get(..add).unwrap_or(&[]));
     match parse(&side.buf, side.head_ts) {
         Head::Complete(h, n) => {
+            keep_head(keep, side.buf.get(..n).unwrap_or(&side.buf));
             side.buf.clear();
             // The buffered part alone was incomplete, so the head ends in `data`.
             HeadStep::Done(h, n.saturating_sub(old).min(data.len()))
@@ -113,19 +122,46 @@ fn take_head<T>(
     }
 }
 
-/// A request waiting for its response.
-#[derive(Debug)]
+/// Appends a head's bytes to a buffer kept for the flow's life. Grown to
+/// a power of two (at least 256 bytes), so that heads a few bytes longer
+/// than the last ones (a longer URI) do not reallocate each time.
+fn keep_head(keep: &mut Vec<u8>, head: &[u8]) {
+    let need = keep.len().saturating_add(head.len());
+    if need > keep.capacity() {
+        let want = need.checked_next_power_of_two().unwrap_or(need).max(256);
+        keep.reserve_exact(want - keep.len());
+    }
+    keep.extend_from_slice(head);
+}
+
+/// A request waiting for its response: where its head's bytes are kept,
+/// and what was learnt beyond the head. The [`HttpRequest`] is built from
+/// the bytes when the transaction is emitted.
+#[derive(Clone, Copy, Debug)]
 struct Pending {
-    req: HttpRequest,
+    /// Offset and length of the head in the buffer that keeps it.
+    at: usize,
+    len: usize,
+    ts: Timestamp,
+    content_length: Option<u64>,
+    chunked: bool,
+    body_len: u64,
+    /// The method is CONNECT.
+    connect: bool,
+    /// The method is HEAD.
+    head_method: bool,
     /// CONNECT, or an `Upgrade` header: the answer may switch protocols.
     tunnel_candidate: bool,
 }
 
-/// A final response whose body is still arriving.
+/// A final response whose body is still arriving; its head's bytes are in
+/// `HttpParser::resp_head`, its request's in `HttpParser::open_req_head`.
 #[derive(Debug)]
 struct Open {
     request: Option<Pending>,
-    resp: HttpResponse,
+    ts: Timestamp,
+    content_length: Option<u64>,
+    body_len: u64,
     /// The connection switches protocols once this response is done.
     tunnel: bool,
 }
@@ -144,11 +180,20 @@ pub struct HttpParser {
     req: Side,
     resp: Side,
     pending: VecDeque<Pending>,
+    /// The heads of the `pending` requests, in order (each `Pending` says
+    /// where); compacted as requests leave, cleared when none wait.
+    req_heads: Vec<u8>,
+    /// The head of the request the open response answers.
+    open_req_head: Vec<u8>,
+    /// The head of the open response.
+    resp_head: Vec<u8>,
     /// The newest pending request is still receiving body bytes.
     req_body_open: bool,
     open: Option<Open>,
     /// 1xx statuses seen since the last final response.
     interim: Vec<u16>,
+    /// The open response's 1xx statuses.
+    open_interim: Vec<u16>,
 }
 
 impl Default for HttpParser {
@@ -187,9 +232,13 @@ impl HttpParser {
             req: Side::new(),
             resp: Side::new(),
             pending: VecDeque::new(),
+            req_heads: Vec::new(),
+            open_req_head: Vec::new(),
+            resp_head: Vec::new(),
             req_body_open: false,
             open: None,
             interim: Vec::new(),
+            open_interim: Vec::new(),
         }
     }
 
@@ -208,6 +257,77 @@ impl HttpParser {
     /// [`HttpConfig::max_header_bytes`]).
     pub fn buffered_bytes(&self) -> usize {
         self.req.buf.len() + self.resp.buf.len()
+    }
+
+    /// The request `p`, built from its head's bytes in `heads`.
+    fn build_request(&self, heads: &[u8], p: &Pending) -> HttpRequest {
+        let bytes = heads.get(p.at..p.at.saturating_add(p.len)).unwrap_or(&[]);
+        // The head parsed before (its anomalies were reported then), so it
+        // parses again the same way.
+        let mut req = match head::parse_request(bytes, p.ts, &self.cfg, true, &mut |_| {}) {
+            Head::Complete(h, _) => h.req,
+            _ => HttpRequest {
+                ts: p.ts,
+                ..HttpRequest::default()
+            },
+        };
+        req.content_length = p.content_length;
+        req.chunked = p.chunked;
+        req.body_len = p.body_len;
+        req
+    }
+
+    /// The open response, built from `resp_head`.
+    fn build_response(&self, o: &Open) -> HttpResponse {
+        let mut resp =
+            match head::parse_response(&self.resp_head, o.ts, &self.cfg, true, &mut |_| {}) {
+                Head::Complete(h, _) => h.resp,
+                _ => HttpResponse {
+                    ts: o.ts,
+                    ..HttpResponse::default()
+                },
+            };
+        resp.content_length = o.content_length;
+        resp.body_len = o.body_len;
+        // Allocates only when there were 1xx statuses.
+        resp.interim = self.open_interim.clone();
+        resp
+    }
+
+    /// The open response with its request, as a transaction.
+    fn open_transaction(&self, o: &Open) -> HttpTransaction {
+        HttpTransaction {
+            request: o
+                .request
+                .as_ref()
+                .map(|p| self.build_request(&self.open_req_head, p)),
+            response: Some(self.build_response(o)),
+        }
+    }
+
+    /// Takes the oldest waiting request out of the queue, built.
+    fn pop_request(&mut self) -> Option<HttpRequest> {
+        let p = self.pending.pop_front()?;
+        let req = self.build_request(&self.req_heads, &p);
+        self.drop_front_head(p.at.saturating_add(p.len));
+        Some(req)
+    }
+
+    /// The first `end` bytes of `req_heads` are no longer needed: cleared
+    /// when no request waits, else moved out (in place, no allocation) once
+    /// they are more than half the buffer, so a client that pipelines
+    /// without pause does not grow it without bound.
+    fn drop_front_head(&mut self, end: usize) {
+        if self.pending.is_empty() {
+            self.req_heads.clear();
+            return;
+        }
+        if end > self.req_heads.len() / 2 && end <= self.req_heads.len() {
+            self.req_heads.drain(..end);
+            for p in self.pending.iter_mut() {
+                p.at = p.at.saturating_sub(end);
+            }
+        }
     }
 
     fn requests(&mut self, mut rest: &[u8], ts: Timestamp, out: &mut Emit<'_, HttpTransaction>) {
@@ -231,13 +351,24 @@ impl HttpParser {
                 },
                 Phase::Head => {
                     let cfg = &self.cfg;
-                    let step = take_head(&mut self.req, rest, ts, limit, |buf, ts| {
-                        head::parse_request(buf, ts, cfg, &mut |c| emit_anomaly(out, side, c))
-                    });
+                    let at = self.req_heads.len();
+                    let step = take_head(
+                        &mut self.req,
+                        rest,
+                        ts,
+                        limit,
+                        &mut self.req_heads,
+                        |buf, ts| {
+                            head::parse_request(buf, ts, cfg, false, &mut |c| {
+                                emit_anomaly(out, side, c)
+                            })
+                        },
+                    );
                     match step {
                         HeadStep::Done(h, used) => {
                             rest = rest.get(used..).unwrap_or(&[]);
-                            self.start_request(h, out);
+                            let len = self.req_heads.len().saturating_sub(at);
+                            self.start_request(h, at, len, out);
                         }
                         HeadStep::NeedMore => return,
                         HeadStep::Invalid(code)
@@ -276,10 +407,7 @@ impl HttpParser {
         if side == FlowSide::Responder {
             // A response cut short by broken framing still comes out.
             if let Some(open) = self.open.take() {
-                out(SessionEvent::Message(HttpTransaction {
-                    request: open.request.map(|p| p.req),
-                    response: Some(open.resp),
-                }));
+                out(SessionEvent::Message(self.open_transaction(&open)));
             }
         }
         let (this, other) = match side {
@@ -299,7 +427,7 @@ impl HttpParser {
     fn add_request_body(&mut self, n: u64, done: bool) {
         if self.req_body_open {
             if let Some(p) = self.pending.back_mut() {
-                p.req.body_len = p.req.body_len.saturating_add(n);
+                p.body_len = p.body_len.saturating_add(n);
             }
         }
         if done {
@@ -307,9 +435,31 @@ impl HttpParser {
         }
     }
 
-    fn start_request(&mut self, h: RequestHead, out: &mut Emit<'_, HttpTransaction>) {
+    fn start_request(
+        &mut self,
+        h: RequestHead,
+        at: usize,
+        len: usize,
+        out: &mut Emit<'_, HttpTransaction>,
+    ) {
         let side = Some(FlowSide::Initiator);
-        let RequestHead { mut req, framing } = h;
+        let RequestHead {
+            req: head_req,
+            framing,
+            connect,
+            head_method,
+        } = h;
+        let mut req = Pending {
+            at,
+            len,
+            ts: head_req.ts,
+            content_length: None,
+            chunked: false,
+            body_len: 0,
+            connect,
+            head_method,
+            tunnel_candidate: framing.upgrade || connect,
+        };
         if let LengthHeader::Value(n) = framing.length {
             req.content_length = Some(n);
         }
@@ -330,37 +480,30 @@ impl HttpParser {
             (Coding::Absent, LengthHeader::Value(n)) => Some(Body::Length { remaining: n }),
             (Coding::Absent, LengthHeader::Invalid) => {
                 // Already reported; the end of this request cannot be found.
-                self.push_pending(req, framing.upgrade, out);
+                self.push_pending(req, out);
                 return self.lose(FlowSide::Initiator, None, out);
             }
         };
-        self.push_pending(req, framing.upgrade, out);
+        self.push_pending(req, out);
         if let Some(b) = body {
             self.req.phase = Phase::Body(b);
             self.req_body_open = true;
         }
     }
 
-    fn push_pending(
-        &mut self,
-        req: HttpRequest,
-        upgrade: bool,
-        out: &mut Emit<'_, HttpTransaction>,
-    ) {
-        if self.pending.len() >= self.cfg.max_pending_requests.max(1) {
+    fn push_pending(&mut self, req: Pending, out: &mut Emit<'_, HttpTransaction>) {
+        // Pushed first, so that the oldest request's head is dropped from
+        // `req_heads` with the new one still listed (and moved with it).
+        self.pending.push_back(req);
+        if self.pending.len() > self.cfg.max_pending_requests.max(1) {
             emit_anomaly(out, Some(FlowSide::Initiator), "http.too_many_pending");
-            if let Some(old) = self.pending.pop_front() {
+            if let Some(old) = self.pop_request() {
                 out(SessionEvent::Message(HttpTransaction {
-                    request: Some(old.req),
+                    request: Some(old),
                     response: None,
                 }));
             }
         }
-        let tunnel_candidate = upgrade || req.method.eq_ignore_ascii_case("CONNECT");
-        self.pending.push_back(Pending {
-            req,
-            tunnel_candidate,
-        });
     }
 
     fn responses(&mut self, mut rest: &[u8], ts: Timestamp, out: &mut Emit<'_, HttpTransaction>) {
@@ -391,9 +534,20 @@ impl HttpParser {
                 },
                 Phase::Head => {
                     let cfg = &self.cfg;
-                    let step = take_head(&mut self.resp, rest, ts, limit, |buf, ts| {
-                        head::parse_response(buf, ts, cfg, &mut |c| emit_anomaly(out, side, c))
-                    });
+                    // No response is open while a head is parsed.
+                    self.resp_head.clear();
+                    let step = take_head(
+                        &mut self.resp,
+                        rest,
+                        ts,
+                        limit,
+                        &mut self.resp_head,
+                        |buf, ts| {
+                            head::parse_response(buf, ts, cfg, false, &mut |c| {
+                                emit_anomaly(out, side, c)
+                            })
+                        },
+                    );
                     match step {
                         HeadStep::Done(h, used) => {
                             rest = rest.get(used..).unwrap_or(&[]);
@@ -420,7 +574,7 @@ impl HttpParser {
     }
 
     fn start_response(&mut self, h: ResponseHead, out: &mut Emit<'_, HttpTransaction>) {
-        let ResponseHead { mut resp, framing } = h;
+        let ResponseHead { resp, framing } = h;
         let status = resp.status;
         if (100..200).contains(&status) && status != 101 {
             // Interim: the final response to the same request follows
@@ -430,10 +584,26 @@ impl HttpParser {
             }
             return;
         }
-        if let LengthHeader::Value(n) = framing.length {
-            resp.content_length = Some(n);
-        }
-        let request = self.pending.pop_front();
+        let content_length = match framing.length {
+            LengthHeader::Value(n) => Some(n),
+            _ => None,
+        };
+        // The answered request's head moves next to the response's, so
+        // that later requests can reuse `req_heads` while this one's body
+        // arrives.
+        let request = self.pending.pop_front().map(|mut p| {
+            self.open_req_head.clear();
+            keep_head(
+                &mut self.open_req_head,
+                self.req_heads
+                    .get(p.at..p.at.saturating_add(p.len))
+                    .unwrap_or(&[]),
+            );
+            let end = p.at.saturating_add(p.len);
+            p.at = 0;
+            self.drop_front_head(end);
+            p
+        });
         if self.pending.is_empty() {
             // Its body, if still arriving, is no longer counted.
             self.req_body_open = false;
@@ -441,16 +611,13 @@ impl HttpParser {
         if request.is_none() {
             emit_anomaly(out, Some(FlowSide::Responder), "http.unsolicited_response");
         }
-        resp.interim = std::mem::take(&mut self.interim);
-        let method = request.as_ref().map_or("", |p| p.req.method.as_str());
-        let connect = method.eq_ignore_ascii_case("CONNECT");
+        self.open_interim.clear();
+        self.open_interim.append(&mut self.interim);
+        let connect = request.as_ref().is_some_and(|p| p.connect);
+        let head_method = request.as_ref().is_some_and(|p| p.head_method);
         let tunnel = status == 101 || (connect && (200..300).contains(&status));
         // RFC 9112 §6.3 rules 1–2 (no body), then 4–8.
-        let no_body = tunnel
-            || method.eq_ignore_ascii_case("HEAD")
-            || status < 200
-            || status == 204
-            || status == 304;
+        let no_body = tunnel || head_method || status < 200 || status == 204 || status == 304;
         let body = if no_body {
             None
         } else {
@@ -466,7 +633,9 @@ impl HttpParser {
         };
         self.open = Some(Open {
             request,
-            resp,
+            ts: resp.ts,
+            content_length,
+            body_len: 0,
             tunnel,
         });
         match body {
@@ -479,10 +648,7 @@ impl HttpParser {
         self.resp.phase = Phase::Head;
         let Some(open) = self.open.take() else { return };
         let candidate = open.request.as_ref().is_some_and(|p| p.tunnel_candidate);
-        out(SessionEvent::Message(HttpTransaction {
-            request: open.request.map(|p| p.req),
-            response: Some(open.resp),
-        }));
+        out(SessionEvent::Message(self.open_transaction(&open)));
         if open.tunnel {
             self.flush_pending(out);
             self.mode = Mode::Tunnel;
@@ -498,14 +664,11 @@ impl HttpParser {
     /// request, then each request still waiting, unanswered.
     fn flush_pending(&mut self, out: &mut Emit<'_, HttpTransaction>) {
         if let Some(open) = self.open.take() {
-            out(SessionEvent::Message(HttpTransaction {
-                request: open.request.map(|p| p.req),
-                response: Some(open.resp),
-            }));
+            out(SessionEvent::Message(self.open_transaction(&open)));
         }
-        while let Some(p) = self.pending.pop_front() {
+        while let Some(req) = self.pop_request() {
             out(SessionEvent::Message(HttpTransaction {
-                request: Some(p.req),
+                request: Some(req),
                 response: None,
             }));
         }
@@ -522,6 +685,10 @@ impl HttpParser {
         self.req.buf = Vec::new();
         self.resp.buf = Vec::new();
         self.interim = Vec::new();
+        self.req_heads = Vec::new();
+        self.open_req_head = Vec::new();
+        self.resp_head = Vec::new();
+        self.open_interim = Vec::new();
     }
 
     fn gap(&mut self, side: FlowSide, len: u64, out: &mut Emit<'_, HttpTransaction>) {
@@ -579,7 +746,7 @@ impl HttpParser {
 
     fn add_response_body(&mut self, n: u64) {
         if let Some(o) = self.open.as_mut() {
-            o.resp.body_len = o.resp.body_len.saturating_add(n);
+            o.body_len = o.body_len.saturating_add(n);
         }
     }
 
@@ -600,9 +767,9 @@ impl HttpParser {
         self.resp.phase = Phase::Resync;
         self.interim.clear();
         if head_lost {
-            if let Some(p) = self.pending.pop_front() {
+            if let Some(req) = self.pop_request() {
                 out(SessionEvent::Message(HttpTransaction {
-                    request: Some(p.req),
+                    request: Some(req),
                     response: None,
                 }));
             }

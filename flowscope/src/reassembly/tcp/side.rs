@@ -344,15 +344,17 @@ impl SideAssembler {
             .next_back()
             .filter(|(&k, h)| k.saturating_add(h.len()) > seg.start)
             .map_or(seg.start, |(&k, _)| k);
-        // Uncovered ranges of `seg`. Allocates, but only on this
-        // out-of-order path, and at most one range per held piece + 1.
-        let mut uncovered: Vec<(u64, u64)> = Vec::new();
+        // Uncovered ranges of `seg`: counted here, then walked again to
+        // insert them (no list of them is built).
+        let mut uncovered = 0usize;
+        let mut new_bytes = 0usize;
         let mut cursor = seg.start;
         let mut conflict = false;
         for (&k, h) in self.held.range(first..seg.end) {
             let hp = Piece::held(k, h);
             if hp.start > cursor {
-                uncovered.push((cursor, hp.start));
+                uncovered += 1;
+                new_bytes = new_bytes.saturating_add(seg.captured(cursor, hp.start).len());
             }
             let ov_start = max(hp.start, seg.start);
             let ov_end = min(hp.end, seg.end);
@@ -362,21 +364,17 @@ impl SideAssembler {
             cursor = max(cursor, hp.end);
         }
         if seg.end > cursor {
-            uncovered.push((cursor, seg.end));
+            uncovered += 1;
+            new_bytes = new_bytes.saturating_add(seg.captured(cursor, seg.end).len());
         }
         if conflict {
             env.stats.overlap_conflicts += 1;
             out(StreamEvent::Anomaly(OVERLAP_CONFLICT));
         }
 
-        let new_bytes: usize = uncovered
-            .iter()
-            .map(|&(a, b)| seg.captured(a, b).len())
-            .fold(0, usize::saturating_add);
-        if !uncovered.is_empty() {
+        if uncovered > 0 {
             let fits = self.held_bytes.saturating_add(new_bytes) <= env.cfg.max_held_per_side
-                && self.held.len().saturating_add(uncovered.len())
-                    <= env.cfg.max_held_segments_per_side
+                && self.held.len().saturating_add(uncovered) <= env.cfg.max_held_segments_per_side
                 && reserve(env.budget, new_bytes, env.cfg.max_held_total);
             if !fits {
                 self.overflow(seg.end, env, out);
@@ -389,12 +387,37 @@ impl SideAssembler {
                 overwrite(seg, k, &mut h.data);
             }
         }
-        for (a, b) in uncovered {
-            let data: Box<[u8]> = seg.captured(a, b).into();
-            let lost = b.saturating_sub(a).saturating_sub(len64(&data));
-            self.held_bytes = self.held_bytes.saturating_add(data.len());
-            self.held.insert(a, Held { data, lost });
+        // The same walk as above; each insert lands before the piece that
+        // bounds it, so the walk resumes just past that piece.
+        let mut cursor = seg.start;
+        let mut from = first;
+        while let Some((k, end)) = self
+            .held
+            .range(from..seg.end)
+            .next()
+            .map(|(&k, h)| (k, k.saturating_add(h.len())))
+        {
+            if k > cursor {
+                self.insert_piece(seg, cursor, k);
+            }
+            cursor = max(cursor, end);
+            match k.checked_add(1) {
+                Some(f) => from = f,
+                None => return,
+            }
         }
+        if seg.end > cursor {
+            self.insert_piece(seg, cursor, seg.end);
+        }
+    }
+
+    /// Holds `seg`'s stream range `[a, b)` (a copy of its captured part:
+    /// the segment's bytes are only borrowed for this call).
+    fn insert_piece(&mut self, seg: Piece<'_>, a: u64, b: u64) {
+        let data: Box<[u8]> = seg.captured(a, b).into();
+        let lost = b.saturating_sub(a).saturating_sub(len64(&data));
+        self.held_bytes = self.held_bytes.saturating_add(data.len());
+        self.held.insert(a, Held { data, lost });
     }
 
     /// A cap was reached: everything from `next` to the end of what was
