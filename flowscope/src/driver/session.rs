@@ -8,9 +8,6 @@
 //! is dropped when the tracker ends the flow, so it is bounded by the
 //! tracker's `max_flows`.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-
 use flowscope_core::{
     ChecksumStatus, DatagramParserFactory, FiveTuple, FlowEvent, FlowExtractor, FlowId, FlowRecord,
     FlowSide, FragmentInfo, L4Proto, Orientation, PacketView, ParserContext, Probe, Reassembler,
@@ -25,6 +22,7 @@ use crate::reassembly::defrag::{DefragConfig, DefragOutcome, DefragStats, Defrag
 use crate::reassembly::tcp::{
     ReassemblyStats, TcpReassembler, TcpReassemblerFactory, TcpReassemblyConfig,
 };
+use crate::track::slots::FlowSlots;
 use crate::track::{FlowTracker, TrackerConfig, TrackerStats};
 
 /// Most bytes of a side that probes see at once while they ask for more.
@@ -364,7 +362,9 @@ pub struct SessionDriver<M> {
     reasm: TcpReassemblerFactory,
     stream_factories: Vec<Box<dyn StreamFactoryDyn<M>>>,
     datagram_factories: Vec<Box<dyn DatagramFactoryDyn<M>>>,
-    sessions: HashMap<FiveTuple, Session<M>, ahash::RandomState>,
+    /// Per-flow session state, in a table like the tracker's (same fast
+    /// key hash, no per-lookup allocation), dropped when the flow ends.
+    sessions: FlowSlots<FiveTuple, Session<M>>,
     counters: PacketCounters,
     session_counters: SessionCounters,
     reassembly_stats: ReassemblyStats,
@@ -384,7 +384,7 @@ impl<M: 'static> SessionDriver<M> {
             reasm: TcpReassemblerFactory::new(config.reassembly),
             stream_factories: Vec::new(),
             datagram_factories: Vec::new(),
-            sessions: HashMap::with_hasher(ahash::RandomState::with_seeds(7, 11, 13, 17)),
+            sessions: FlowSlots::new(ahash::RandomState::new().hash_one(0x5e55_u64)),
             counters: PacketCounters::default(),
             session_counters: SessionCounters::default(),
             reassembly_stats: ReassemblyStats::default(),
@@ -614,21 +614,26 @@ impl<M: 'static> SessionDriver<M> {
         match (ex.l4, ex.tcp) {
             (L4Proto::Tcp, Some(tcp)) => {
                 let synack = tcp.flags.syn() && tcp.flags.ack();
-                let session = match sessions.get_mut(&ex.key) {
-                    Some(s) => s,
+                let session = match sessions.find(&ex.key) {
+                    Some(slot) => sessions.get_mut(slot).map(|(_, v)| v),
                     None if !payload.is_empty() || synack => {
                         let info = session_info(&outcome, ex);
                         let ctx = parser_context(&info, L4Proto::Tcp);
-                        sessions.entry(ex.key).or_insert(Session {
-                            info,
-                            ctx,
-                            reasm: None,
-                            parser: ParserSlot::Probing { tries: [0; 2] },
-                            held: None,
-                        })
+                        sessions.insert_new(
+                            ex.key,
+                            Session {
+                                info,
+                                ctx,
+                                reasm: None,
+                                parser: ParserSlot::Probing { tries: [0; 2] },
+                                held: None,
+                            },
+                        )
                     }
-                    None => return,
+                    None => None,
                 };
+                // No session: a bare SYN or ACK (or, impossibly, no slot left).
+                let Some(session) = session else { return };
                 let Session {
                     info,
                     ctx,
@@ -682,9 +687,9 @@ impl<M: 'static> SessionDriver<M> {
                 }
             }
             (L4Proto::Udp, _) if !payload.is_empty() => {
-                let session = match sessions.entry(ex.key) {
-                    Entry::Occupied(o) => o.into_mut(),
-                    Entry::Vacant(v) => {
+                let session = match sessions.find(&ex.key) {
+                    Some(slot) => sessions.get_mut(slot).map(|(_, v)| v),
+                    None => {
                         let info = session_info(&outcome, ex);
                         let ctx = parser_context(&info, L4Proto::Udp);
                         let Some(f) = datagram_factories
@@ -694,18 +699,22 @@ impl<M: 'static> SessionDriver<M> {
                             return;
                         };
                         session_counters.datagram_parsers += 1;
-                        v.insert(Session {
-                            info: SessionInfo {
-                                app_proto: Some(f.name()),
-                                ..info
+                        sessions.insert_new(
+                            ex.key,
+                            Session {
+                                info: SessionInfo {
+                                    app_proto: Some(f.name()),
+                                    ..info
+                                },
+                                ctx,
+                                reasm: None,
+                                parser: ParserSlot::Datagram(f.make(&ctx)),
+                                held: None,
                             },
-                            ctx,
-                            reasm: None,
-                            parser: ParserSlot::Datagram(f.make(&ctx)),
-                            held: None,
-                        })
+                        )
                     }
                 };
+                let Some(session) = session else { return };
                 if let Session {
                     info,
                     parser: ParserSlot::Datagram(p),
@@ -1048,7 +1057,7 @@ fn start_parser<M>(
 /// closed before the flow's own record goes out.
 fn on_flow_event<M>(
     ev: &FlowEvent<FiveTuple>,
-    sessions: &mut HashMap<FiveTuple, Session<M>, ahash::RandomState>,
+    sessions: &mut FlowSlots<FiveTuple, Session<M>>,
     counters: &mut SessionCounters,
     reassembly_stats: &mut ReassemblyStats,
     budget: &mut HoldBudget,
@@ -1061,7 +1070,7 @@ fn on_flow_event<M>(
         });
         return;
     };
-    match sessions.remove(&rec.key) {
+    match sessions.remove_key(&rec.key) {
         Some(s) => {
             // Holes found by the final flush still belong in the record.
             let mut rec = *rec;

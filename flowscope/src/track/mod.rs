@@ -19,7 +19,7 @@ mod community_id;
 mod conn_state;
 mod flow;
 mod history;
-mod slots;
+pub(crate) mod slots;
 mod table;
 mod tcp;
 mod timeout;

@@ -113,6 +113,20 @@ impl<K: TrackedKey, V> FlowSlots<K, V> {
         self.find_bucket(key, self.hash(key)).map(|(_, s)| s)
     }
 
+    /// Takes out the value stored under `key`.
+    pub(crate) fn remove_key(&mut self, key: &K) -> Option<V> {
+        let slot = self.find(key)?;
+        self.remove(slot).map(|(_, v)| v)
+    }
+
+    /// Stores `value` under a `key` that is not in the table and returns it,
+    /// mutably; `None` (the value dropped) only when the slot space is
+    /// exhausted.
+    pub(crate) fn insert_new(&mut self, key: K, value: V) -> Option<&mut V> {
+        let slot = self.insert(key, value).ok()?;
+        self.get_mut(slot).map(|(_, v)| v)
+    }
+
     /// The flow in `slot`.
     #[inline]
     pub(crate) fn get(&self, slot: SlotId) -> Option<(&K, &V)> {
