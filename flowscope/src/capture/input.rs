@@ -72,6 +72,26 @@ impl<R: Read> InputBuffer<R> {
         self.offset += n as u64;
     }
 
+    /// Consumes a `block_len`-byte block at the front and lends the `len`
+    /// bytes found `at` bytes into it; `None` (nothing consumed) unless the
+    /// block is buffered whole and the bytes lie inside it.
+    ///
+    /// Consuming before the caller is done with the bytes is sound: they stay
+    /// in place until the next [`InputBuffer::fill`], which needs `&mut self`
+    /// and so cannot run while the returned slice is alive.
+    #[inline]
+    pub(crate) fn take(&mut self, block_len: usize, at: usize, len: usize) -> Option<&[u8]> {
+        let lo = self.start.checked_add(at)?;
+        let hi = lo.checked_add(len)?;
+        let block_end = self.start.checked_add(block_len)?;
+        if hi > block_end || block_end > self.end {
+            return None;
+        }
+        self.start = block_end;
+        self.offset += block_len as u64;
+        self.buf.get(lo..hi)
+    }
+
     /// Makes at least `n` unconsumed bytes available, reading as needed.
     ///
     /// Reads fill all free space at once, so small records cost one

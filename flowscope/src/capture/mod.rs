@@ -5,10 +5,15 @@
 //!
 //! # Behaviour
 //! - **Zero-copy, streaming.** [`CaptureReader::next_packet`] lends a slice
-//!   of the reader's buffer; the record is consumed when the next call
-//!   starts. The buffer starts at [`DEFAULT_BUFFER_LEN`] and grows only when
-//!   one record is larger, up to [`MAX_BLOCK_LEN`]. Nothing is allocated per
-//!   packet.
+//!   of the reader's buffer, valid until the next call (the record counts
+//!   as consumed as soon as it is lent). The buffer starts at
+//!   [`DEFAULT_BUFFER_LEN`] and grows only when one record is larger, up to
+//!   [`MAX_BLOCK_LEN`]. Nothing is allocated per packet.
+//! - **Fast path.** A classic pcap record that is buffered whole and whose
+//!   captured length is within the snaplen and the original length is framed
+//!   by a few loads and comparisons (byte order chosen once per file);
+//!   everything else (pcapng, refills, odd lengths, damage) takes the general
+//!   path, which owns every error and counter, so both give the same result.
 //! - **Timestamps** are nanoseconds since the epoch. pcapng `if_tsresol`
 //!   (10^-n or 2^-n s, default 10^-6) and `if_tsoffset` (signed seconds) are
 //!   honoured per interface; sub-nanosecond units are floored.
@@ -40,7 +45,7 @@ use std::path::Path;
 use flowscope_core::{LinkType, PacketView, Timestamp};
 
 use input::{Fill, InputBuffer};
-use pcap::PcapState;
+use pcap::{FastFraming, FastRecord, PcapState};
 use pcapng::PcapngState;
 
 /// Initial read-buffer size: large enough that refills (one `read` call
@@ -204,9 +209,9 @@ pub struct CaptureReader<R: Read> {
     input: InputBuffer<R>,
     format: CaptureFormat,
     state: Format,
-    /// Length of the block lent out by the last `next_packet`, consumed
-    /// lazily so the returned slice stays valid until the next call.
-    pending: usize,
+    /// Classic pcap's per-record fast path; `None` for pcapng, for pcap
+    /// files with swapped length fields, and once the reader has finished.
+    fast: Option<FastFraming>,
     packets: u64,
     stats: CaptureStats,
     /// Set at the end of input or after an error: later calls return `Ok(None)`.
@@ -293,11 +298,15 @@ impl<R: Read> CaptureReader<R> {
                 ))
             }
         };
+        let fast = match &state {
+            Format::Pcap(p) => p.fast_framing(),
+            Format::Pcapng(_) => None,
+        };
         Ok(CaptureReader {
             input,
             format,
             state,
-            pending: 0,
+            fast,
             packets: 0,
             stats,
             finished: false,
@@ -309,51 +318,94 @@ impl<R: Read> CaptureReader<R> {
     ///
     /// The packet borrows the reader's buffer until the next call. After
     /// the end of input or an error, every further call returns `Ok(None)`.
-    #[inline]
+    // Always inlined: the common case is a few dozen instructions, and a call
+    // returns the 40-byte `Result` through memory.
+    #[inline(always)]
     pub fn next_packet(&mut self) -> Result<Option<PacketView<'_>>, CaptureError> {
+        // Both paths yield owned metadata and one tail lends the bytes: the
+        // common case then stays in registers instead of being merged with
+        // the general path's result through memory.
+        let fast = self
+            .fast
+            .and_then(|f| f.frame(self.input.data()).map(|r| (f, r)));
+        let meta = match fast {
+            Some((f, rec)) => PacketMeta {
+                data_start: FastRecord::DATA_START,
+                data_len: rec.caplen,
+                block_len: rec.record_len(),
+                ts: rec.ts,
+                link_type: f.link_type,
+                wire_len: rec.wire_len,
+                source: None,
+            },
+            None => match self.next_meta()? {
+                Some(m) => m,
+                None => return Ok(None),
+            },
+        };
+        // The record is consumed as it is lent out: its bytes stay in place
+        // until the next refill, which needs `&mut self` and so cannot happen
+        // while the returned view borrows the reader.
+        let at = self.input.offset();
+        match self
+            .input
+            .take(meta.block_len, meta.data_start, meta.data_len)
+        {
+            Some(data) => {
+                self.packets += 1;
+                let mut view =
+                    PacketView::new(data, meta.ts, meta.link_type).with_wire_len(meta.wire_len);
+                if let Some(s) = meta.source {
+                    view = view.with_source(s);
+                }
+                Ok(Some(view))
+            }
+            // Unreachable: framing checked the block is buffered whole.
+            // (Fields set one by one: `self.input` is still borrowed.)
+            None => {
+                self.finished = true;
+                self.fast = None;
+                Err(CaptureError::new(
+                    CaptureErrorKind::Corrupt,
+                    at,
+                    "packet data outside its block",
+                ))
+            }
+        }
+    }
+
+    /// Frames every record or block the fast path does not take: pcapng,
+    /// refills, odd lengths, damage, the end of input. Kept out of line so
+    /// the fast path stays small where it is inlined.
+    #[inline(never)]
+    fn next_meta(&mut self) -> Result<Option<PacketMeta>, CaptureError> {
         if self.finished {
             return Ok(None);
         }
-        self.input.consume(self.pending);
-        self.pending = 0;
-        // The loop yields owned metadata only; the borrow of the buffer is
-        // taken once, after it, which keeps the borrow checker (NLL) happy
-        // without unsafe code.
-        let meta = loop {
+        loop {
             let step = match &mut self.state {
                 Format::Pcap(p) => p.next_record(&mut self.input, &mut self.stats),
                 Format::Pcapng(n) => n.next_block(&mut self.input, &mut self.stats),
             };
             match step {
-                Ok(Step::Packet(m)) => break m,
+                Ok(Step::Packet(m)) => return Ok(Some(m)),
                 Ok(Step::Skip(len)) => self.input.consume(len),
                 Ok(Step::End) => {
-                    self.finished = true;
+                    self.finish();
                     return Ok(None);
                 }
                 Err(e) => {
-                    self.finished = true;
+                    self.finish();
                     return Err(e);
                 }
             }
-        };
-        let end = meta.data_start.saturating_add(meta.data_len);
-        let Some(data) = self.input.data().get(meta.data_start..end) else {
-            // Unreachable: framing checked the block is buffered whole.
-            self.finished = true;
-            return Err(CaptureError::new(
-                CaptureErrorKind::Corrupt,
-                self.input.offset(),
-                "packet data outside its block",
-            ));
-        };
-        self.pending = meta.block_len;
-        self.packets += 1;
-        let mut view = PacketView::new(data, meta.ts, meta.link_type).with_wire_len(meta.wire_len);
-        if let Some(s) = meta.source {
-            view = view.with_source(s);
         }
-        Ok(Some(view))
+    }
+
+    /// End of input or an error: every later call returns `Ok(None)`.
+    fn finish(&mut self) {
+        self.finished = true;
+        self.fast = None;
     }
 
     /// The detected container format.
@@ -364,7 +416,7 @@ impl<R: Read> CaptureReader<R> {
     /// Bytes of input consumed so far, including the packet last returned
     /// (for progress reporting).
     pub fn bytes_consumed(&self) -> u64 {
-        self.input.offset() + self.pending as u64
+        self.input.offset()
     }
 
     /// Packets returned so far.

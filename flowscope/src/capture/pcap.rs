@@ -125,6 +125,25 @@ impl PcapState {
         Ok((state, CaptureFormat::Pcap { nanos, big_endian }))
     }
 
+    /// The fast framing for this file, or `None` when its records need the
+    /// general path every time (length fields written swapped).
+    pub(crate) fn fast_framing(&self) -> Option<FastFraming> {
+        if self.lengths != LengthOrder::Normal {
+            return None;
+        }
+        let snaplen_cap = if self.snaplen == 0 {
+            u32::MAX
+        } else {
+            self.snaplen
+        };
+        Some(FastFraming {
+            big_endian: self.big_endian,
+            caplen_max: snaplen_cap.min(MAX_PACKET_LEN as u32),
+            frac_ns: if self.nanos { 1 } else { 1_000 },
+            link_type: self.link_type,
+        })
+    }
+
     #[inline]
     fn u32_at(&self, b: &[u8], at: usize) -> u32 {
         let bytes = b
@@ -226,5 +245,83 @@ impl PcapState {
             wire_len,
             source: None,
         }))
+    }
+}
+
+/// The common case of [`PcapState::next_record`], decided once per file: a
+/// record whose header is buffered whole, whose captured length is within the
+/// snaplen, the original length and [`MAX_PACKET_LEN`] (so no counter moves
+/// and no error is possible), and whose bytes are buffered. Anything else is
+/// left to `next_record`, which frames it again and owns every error and
+/// counter, so the fast path changes no behaviour.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FastFraming {
+    big_endian: bool,
+    /// min(snaplen or `u32::MAX` when 0, `MAX_PACKET_LEN`).
+    caplen_max: u32,
+    /// Nanoseconds per unit of the fraction field (1 or 1000).
+    frac_ns: u64,
+    pub(crate) link_type: LinkType,
+}
+
+/// A record framed by [`FastFraming::frame`]; its bytes are the `caplen`
+/// bytes after the 16-byte header.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FastRecord {
+    pub(crate) caplen: usize,
+    pub(crate) wire_len: u32,
+    pub(crate) ts: Timestamp,
+}
+
+impl FastRecord {
+    /// Header plus captured bytes.
+    #[inline(always)]
+    pub(crate) fn record_len(&self) -> usize {
+        RECORD_HEADER_LEN + self.caplen
+    }
+
+    /// Where the packet bytes start in the record.
+    pub(crate) const DATA_START: usize = RECORD_HEADER_LEN;
+}
+
+impl FastFraming {
+    /// Frames the record at the start of `buffered`, or `None` when it is
+    /// not the common case (see [`FastFraming`]).
+    #[inline(always)]
+    pub(crate) fn frame(&self, buffered: &[u8]) -> Option<FastRecord> {
+        if self.big_endian {
+            self.frame_in::<true>(buffered)
+        } else {
+            self.frame_in::<false>(buffered)
+        }
+    }
+
+    /// One copy per byte order, so no field read branches on it.
+    #[inline(always)]
+    fn frame_in<const BE: bool>(&self, buffered: &[u8]) -> Option<FastRecord> {
+        let (h, rest) = buffered.split_first_chunk::<RECORD_HEADER_LEN>()?;
+        // The four header fields are the four 32-bit lanes of the 16 bytes
+        // read little-endian; big-endian files swap each lane.
+        let all = u128::from_le_bytes(*h);
+        let field = |lane: u32| {
+            let v = (all >> (32 * lane)) as u32;
+            if BE {
+                v.swap_bytes()
+            } else {
+                v
+            }
+        };
+        let (ts_sec, ts_frac, caplen, wire_len) = (field(0), field(1), field(2), field(3));
+        if caplen > wire_len || caplen > self.caplen_max || caplen as usize > rest.len() {
+            return None;
+        }
+        // No saturation needed: (2^32 - 1) * 10^9 + (2^32 - 1) * 10^3 < 2^64,
+        // so this equals the saturating sum of the general path.
+        let ns = u64::from(ts_sec) * 1_000_000_000 + u64::from(ts_frac) * self.frac_ns;
+        Some(FastRecord {
+            caplen: caplen as usize,
+            wire_len,
+            ts: Timestamp::from_nanos(ns),
+        })
     }
 }

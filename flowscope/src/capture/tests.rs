@@ -821,3 +821,127 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------ classic pcap fast path
+
+/// Everything observable about one full read: packets, final error (kind,
+/// offset), counters and bytes consumed.
+type Observed = (
+    Vec<Got>,
+    Option<(CaptureErrorKind, u64)>,
+    CaptureStats,
+    u64,
+    u64,
+);
+
+/// Reads `bytes` with a `buffer`-byte initial buffer, with the per-record
+/// fast path on or forced off (`fast = None`: every record through
+/// `PcapState::next_record`, the general path).
+fn observe(bytes: &[u8], buffer: usize, fast: bool) -> Observed {
+    let mut r = CaptureReader::with_buffer_len(bytes, buffer).expect("header");
+    assert!(r.fast.is_some(), "a 2.4 pcap has a fast path");
+    if !fast {
+        r.fast = None;
+    }
+    let mut pkts = Vec::new();
+    let err = loop {
+        match r.next_packet() {
+            Ok(Some(p)) => pkts.push(Got {
+                data: p.data.to_vec(),
+                ts: p.ts,
+                link: p.link_type,
+                wire_len: p.wire_len,
+                source: p.source,
+            }),
+            Ok(None) => break None,
+            Err(e) => break Some((e.kind, e.offset)),
+        }
+    };
+    (pkts, err, r.stats(), r.bytes_consumed(), r.packets_read())
+}
+
+fn same(a: &Observed, b: &Observed) -> bool {
+    let key = |g: &Got| (g.data.clone(), g.ts, g.link, g.wire_len, g.source);
+    a.0.iter().map(key).eq(b.0.iter().map(key))
+        && a.1 == b.1
+        && a.2 == b.2
+        && (a.3, a.4) == (b.3, b.4)
+}
+
+#[test]
+fn pcap_fast_path_counts_only_lengths_past_the_limits() {
+    // snaplen 8: caplen == snaplen == orig is the fast case (nothing counted);
+    // one byte more than the snaplen, or than the original length, is counted
+    // by the general path the fast path hands it to.
+    let f = Pcap::new(false, false, 1, 8)
+        .raw_record(0, 0, 8, 8, &[1; 8])
+        .raw_record(0, 0, 9, 9, &[2; 9])
+        .raw_record(0, 0, 5, 4, &[3; 5])
+        .raw_record(0, 0, 3, 1500, &[4; 3]);
+    let (p, e, stats, consumed, n) = observe(&f.bytes, DEFAULT_BUFFER_LEN, true);
+    assert!(e.is_none());
+    assert_eq!(n, 4);
+    assert_eq!(consumed, f.bytes.len() as u64);
+    assert_eq!(
+        p.iter()
+            .map(|g| (g.data.len(), g.wire_len))
+            .collect::<Vec<_>>(),
+        [(8, 8), (9, 9), (5, 4), (3, 1500)]
+    );
+    assert_eq!(stats.caplen_over_snaplen, 1);
+    assert_eq!(stats.caplen_over_wire_len, 1);
+}
+
+#[test]
+fn pcap_fast_path_largest_timestamps_do_not_saturate() {
+    // (2^32 - 1) s + (2^32 - 1) µs = 4_294_967_295 * 10^9 + 4_294_967_295 * 10^3
+    // = 4_294_967_295_000_000_000 + 4_294_967_295_000 ns, below 2^64 - 1
+    // (18_446_744_073_709_551_615), so exact, as the general path computes it.
+    for be in [false, true] {
+        let f = Pcap::new(be, false, 1, 0).record(u32::MAX, u32::MAX, &[1]);
+        let (p, e, ..) = observe(&f.bytes, DEFAULT_BUFFER_LEN, true);
+        assert!(e.is_none());
+        assert_eq!(p[0].ts.as_nanos(), 4_294_971_589_967_295_000);
+        // Nanosecond files: 4_294_967_295 * 10^9 + 4_294_967_295.
+        let f = Pcap::new(be, true, 1, 0).record(u32::MAX, u32::MAX, &[1]);
+        let (p, ..) = observe(&f.bytes, DEFAULT_BUFFER_LEN, true);
+        assert_eq!(p[0].ts.as_nanos(), 4_294_967_299_294_967_295);
+    }
+}
+
+#[test]
+fn pcap_fast_path_is_off_for_swapped_length_files() {
+    let f = Pcap::with_version(false, false, 1, 0, 2, 2).raw_record(0, 0, 60, 3, &[1; 3]);
+    let r = CaptureReader::new(&f.bytes[..]).expect("header");
+    assert!(r.fast.is_none());
+}
+
+proptest! {
+    /// The fast path changes nothing observable: random records (lengths
+    /// around the snaplen, the original length and the bytes present, both
+    /// byte orders and resolutions, damaged tails) read the same as through
+    /// the general path alone, also through small buffers that split records.
+    #[test]
+    fn pcap_fast_path_matches_general_path(
+        be in any::<bool>(),
+        nanos in any::<bool>(),
+        snaplen in prop_oneof![Just(0u32), 1u32..80],
+        recs in proptest::collection::vec(
+            (any::<u32>(), any::<u32>(), 0u32..100, 0u32..100, -2i32..3), 0..12),
+        cut in any::<usize>(),
+        buffer in prop_oneof![Just(32usize), 33usize..300, Just(DEFAULT_BUFFER_LEN)],
+    ) {
+        let mut f = Pcap::new(be, nanos, 1, snaplen);
+        for &(sec, frac, caplen, orig, delta) in &recs {
+            // `delta` != 0 makes the header lie about the bytes that follow.
+            let have = (caplen as i64 + i64::from(delta)).clamp(0, 120) as usize;
+            f = f.raw_record(sec, frac, caplen, orig, &vec![0xab; have]);
+        }
+        // Cut anywhere after the file header (truncated tails included).
+        let hdr = pcap::FILE_HEADER_LEN;
+        let bytes = &f.bytes[..hdr + cut % (f.bytes.len() - hdr + 1)];
+        let fast = observe(bytes, buffer, true);
+        let general = observe(bytes, buffer, false);
+        prop_assert!(same(&fast, &general));
+    }
+}
