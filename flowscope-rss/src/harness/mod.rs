@@ -15,7 +15,7 @@
 //! When the sink falls behind and the channel is full:
 //! - [`Backpressure::Block`] (default): the worker waits. Nothing is lost;
 //!   a live source then fills its ring and the kernel counts drops instead
-//!   (visible in [`SourceStats::drops`]). The right choice for files and
+//!   (visible in [`SourceStats::drops`](crate::SourceStats::drops)). The right choice for files and
 //!   for sinks that must be complete.
 //! - [`Backpressure::Drop`]: the event is discarded and counted in
 //!   [`WorkerStats::events_dropped`]; packet processing never waits for the
