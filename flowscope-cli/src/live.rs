@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flowscope_core::PacketView;
+use flowscope_rss::bypass::BypassStats;
 use flowscope_rss::harness::{Totals, WorkerReport, WorkerStats};
 use flowscope_rss::{Batch, PacketSource, SourceStats};
 
@@ -145,6 +146,7 @@ pub fn worker_line(r: &WorkerReport) -> String {
     }
     push_stats(&mut s, &r.stats);
     let _ = write!(s, " flows={}", r.tracker.flows_created);
+    push_bypass(&mut s, &r.bypass);
     if let Some(e) = &r.error {
         let _ = write!(s, " error=\"{e}\"");
     }
@@ -156,7 +158,21 @@ pub fn totals_line(t: &Totals) -> String {
     let mut s = String::from("total");
     push_stats(&mut s, &t.stats);
     let _ = write!(s, " flows={}", t.tracker.flows_created);
+    push_bypass(&mut s, &t.bypass);
     s
+}
+
+/// The bypass counters, when a bypass policy ran (all zero otherwise).
+fn push_bypass(s: &mut String, b: &BypassStats) {
+    if *b == BypassStats::default() {
+        return;
+    }
+    let _ = write!(
+        s,
+        " bypassed_flows={} bypassed_packets={} bypassed_bytes={} bypass_held={} \
+bypass_not_keyable={} bypass_insert_failed={} bypass_lost={} bypass_map_errors={}",
+        b.flows, b.packets, b.bytes, b.held, b.not_keyable, b.insert_failed, b.lost, b.map_errors
+    );
 }
 
 fn push_stats(s: &mut String, st: &WorkerStats) {

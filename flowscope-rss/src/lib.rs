@@ -9,10 +9,14 @@
 //!   workers (symmetric, fragments kept with their flow).
 //! - [`harness`]: the workers, their pinning, the event fan-in and the
 //!   per-worker statistics.
+//! - [`bypass`]: the bypass policy (TLS handshake done, depth, a caller's
+//!   verdict) that hands flows to the XDP prefilter and adds the kernel's
+//!   counts back to their records.
 //! - [`afpacket`] (Linux): live capture from a TPACKET_V3 ring in a
 //!   PACKET_FANOUT group, and raw transmit for replay. The only module
 //!   allowed `unsafe`.
 
+pub mod bypass;
 pub mod dispatch;
 pub mod harness;
 #[cfg(test)]

@@ -22,9 +22,12 @@ use flowscope::track::{TrackerConfig, TrackerStats};
 use flowscope_cli::app_events::{count_names, EveApps};
 use flowscope_cli::summary::Summary;
 use flowscope_core::{FiveTuple, FlowEvent, FlowRecord, SessionEvent, Timestamp};
+use flowscope_rss::bypass::{BypassedFlow, Bypasser};
 use flowscope_rss::dispatch::file::FileFeeder;
 use flowscope_rss::dispatch::Dispatcher;
-use flowscope_rss::harness::{Emitter, Harness, HarnessConfig, Totals, WorkerReport};
+use flowscope_rss::harness::{
+    Emitter, Harness, HarnessConfig, Totals, WorkerHandler, WorkerReport,
+};
 use flowscope_rss::PacketSource;
 
 // A binary's root resolves modules beside itself, not in `flow-summary/`.
@@ -83,6 +86,35 @@ enum Cluster {
     /// Suricata's cluster_qm: the NIC receive queue (one worker per queue;
     /// needs symmetric RSS).
     Qm,
+}
+
+/// `--bypass`: when a live worker hands a flow to the XDP prefilter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BypassArg {
+    /// Once the TLS handshake is done.
+    Tls,
+    /// Once either direction sent more than N payload bytes.
+    Bytes(u64),
+}
+
+fn bypass_arg(s: &str) -> Result<BypassArg, String> {
+    if s == "tls" {
+        return Ok(BypassArg::Tls);
+    }
+    match s.strip_prefix("bytes:").map(str::parse::<u64>) {
+        Some(Ok(n)) => Ok(BypassArg::Bytes(n)),
+        _ => Err(format!("expected `tls` or `bytes:N`, got `{s}`")),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BypassMode {
+    /// Native (driver) XDP where the driver supports it, else generic.
+    Auto,
+    /// Native (driver) XDP only.
+    Native,
+    /// Generic (SKB) XDP: any device, smaller savings.
+    Generic,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -231,6 +263,20 @@ struct Args {
     /// When the output falls behind the workers.
     #[arg(long, value_enum, default_value_t = BackpressureArg::Block, conflicts_with = "input", help_heading = "Live capture")]
     backpressure: BackpressureArg,
+
+    /// Hand flows to an XDP program on the interface, which drops their
+    /// remaining packets in the kernel and counts them: `tls` once the TLS
+    /// handshake is done, `bytes:N` once either direction sent more than N
+    /// payload bytes. Each flow's record still has its full packet and byte
+    /// counts; NDJSON and EVE add what was bypassed. Attach it only to a
+    /// capture interface: bypassed packets are gone for every local
+    /// consumer. Needs root (CAP_BPF + CAP_NET_ADMIN).
+    #[arg(long, value_name = "tls|bytes:N", value_parser = bypass_arg, conflicts_with = "input", help_heading = "Live capture")]
+    bypass: Option<BypassArg>,
+
+    /// How the XDP program is attached (with --bypass).
+    #[arg(long, value_enum, default_value_t = BypassMode::Auto, requires = "bypass", help_heading = "Live capture")]
+    bypass_mode: BypassMode,
 }
 
 fn seconds(s: &str) -> Result<Duration, String> {
@@ -245,6 +291,7 @@ enum Output<'w> {
         w: Box<dyn FlowWriter + 'w>,
         /// EVE application events (only for `--format eve`).
         apps: Option<EveApps>,
+        format: Format,
     },
 }
 
@@ -260,6 +307,7 @@ impl<'w> Output<'w> {
         Output::Lines {
             w: lines.writer(w),
             apps: (format == Format::Eve).then(EveApps::default),
+            format,
         }
     }
 
@@ -280,6 +328,7 @@ impl<'w> Output<'w> {
                 Output::Lines {
                     w,
                     apps: Some(apps),
+                    ..
                 },
                 DriverEvent::Session { info, ts, event },
             ) => apps.on_event(info, ts, &event, &mut |line| w.write_line(line)),
@@ -301,6 +350,57 @@ impl<'w> Output<'w> {
                 w.write_flow_with(rec, &ctx)
             }
         }
+    }
+
+    /// A bypassed flow's end: its record (kernel counts included) and, in
+    /// NDJSON and EVE, what the kernel dropped, as Suricata's EVE writes it
+    /// (`flow.bypassed` with per-direction packets and bytes, `flow.bypass`
+    /// "capture"; NDJSON: top-level `bypassed`).
+    fn bypassed(&mut self, b: &BypassedFlow) -> io::Result<()> {
+        let (w, format) = match self {
+            Output::Lines { w, format, .. } if matches!(format, Format::Eve | Format::Ndjson) => {
+                (w, *format)
+            }
+            _ => return self.flow(&b.record, b.app_proto),
+        };
+        let ctx = match b.app_proto {
+            Some(a) => FlowContext::default().with_app_proto(a),
+            None => FlowContext::default(),
+        };
+        let mut buf = Vec::new();
+        {
+            let kind = if format == Format::Eve {
+                emit::Format::Eve
+            } else {
+                emit::Format::Ndjson
+            };
+            let mut one = kind.writer(&mut buf);
+            one.write_flow_with(&b.record, &ctx)?;
+            one.close()?;
+        }
+        let mut v: serde_json::Value = serde_json::from_slice(&buf).map_err(io::Error::other)?;
+        let c = &b.bypassed;
+        let counts = serde_json::json!({
+            "pkts_toserver": c.initiator.packets,
+            "pkts_toclient": c.responder.packets,
+            "bytes_toserver": c.initiator.bytes,
+            "bytes_toclient": c.responder.bytes,
+        });
+        match (format, v.as_object_mut()) {
+            (Format::Eve, Some(o)) => {
+                if let Some(f) = o.get_mut("flow").and_then(serde_json::Value::as_object_mut) {
+                    f.insert("bypass".into(), "capture".into());
+                    f.insert("bypassed".into(), counts);
+                }
+            }
+            (_, Some(o)) => {
+                o.insert("bypassed".into(), counts);
+            }
+            _ => {}
+        }
+        let mut line = serde_json::to_vec(&v).map_err(io::Error::other)?;
+        line.push(b'\n');
+        w.write_line(&line)
     }
 
     fn finish(
@@ -439,6 +539,32 @@ fn run(args: &Args, input: &Path) -> io::Result<Option<CaptureError>> {
 enum Item {
     Ended(FlowRecord<FiveTuple>, Option<&'static str>),
     Session(SessionInfo, Timestamp, SessionEvent<AppMessage>),
+    Bypassed(BypassedFlow),
+}
+
+/// A worker's handler: the events `flow-summary` writes, owned.
+struct ItemHandler {
+    /// Only the table (names) and EVE (app events) use session events.
+    sessions: bool,
+}
+
+impl WorkerHandler<AppMessage, Item> for ItemHandler {
+    fn event(&mut self, ev: DriverEvent<'_, AppMessage>, out: &mut Emitter<'_, Item>) {
+        match ev {
+            DriverEvent::Flow {
+                event: FlowEvent::Ended(rec),
+                app_proto,
+            } => out.emit(Item::Ended(*rec, app_proto)),
+            DriverEvent::Session { info, ts, event } if self.sessions => {
+                out.emit(Item::Session(*info, ts, event))
+            }
+            _ => {}
+        }
+    }
+
+    fn bypassed(&mut self, ended: &BypassedFlow, out: &mut Emitter<'_, Item>) {
+        out.emit(Item::Bypassed(*ended));
+    }
 }
 
 /// `--workers N`: a reader thread splits the capture by flow between N
@@ -483,6 +609,7 @@ fn run_workers(
             &config,
             &mut output,
             &mut write_err,
+            |_| None,
         );
         let feed = feed.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         (reports, Some(feed))
@@ -502,9 +629,10 @@ fn run_workers(
     Ok(feed.and_then(|f| f.damage))
 }
 
-/// Runs one worker per source with `config`'s drivers and writes their
-/// events to `output` on this thread. The first write error is kept in
-/// `write_err` and stops the workers (each still finishes its flows).
+/// Runs one worker per source with `config`'s drivers (and the bypass
+/// policy `make_bypass` gives each, if any) and writes their events to
+/// `output` on this thread. The first write error is kept in `write_err`
+/// and stops the workers (each still finishes its flows).
 fn run_harness(
     args: &Args,
     harness: &Harness,
@@ -512,10 +640,10 @@ fn run_harness(
     config: &SessionConfig,
     output: &mut Output<'_>,
     write_err: &mut Option<io::Error>,
+    make_bypass: impl Fn(usize) -> Option<Bypasser<AppMessage>> + Sync,
 ) -> io::Result<Vec<WorkerReport>> {
-    // Only the table (names) and EVE (app events) use session events.
     let sessions = matches!(args.format, Format::Table | Format::Eve);
-    harness.run(
+    harness.run_with(
         sources,
         |_| {
             if args.flows_only {
@@ -524,18 +652,8 @@ fn run_harness(
                 SessionDriver::with_default_parsers(config.clone())
             }
         },
-        |_| {
-            move |ev: DriverEvent<'_, AppMessage>, out: &mut Emitter<'_, Item>| match ev {
-                DriverEvent::Flow {
-                    event: FlowEvent::Ended(rec),
-                    app_proto,
-                } => out.emit(Item::Ended(*rec, app_proto)),
-                DriverEvent::Session { info, ts, event } if sessions => {
-                    out.emit(Item::Session(*info, ts, event))
-                }
-                _ => {}
-            }
-        },
+        |_| ItemHandler { sessions },
+        make_bypass,
         |item| {
             if write_err.is_some() {
                 return;
@@ -550,6 +668,7 @@ fn run_harness(
                     ts,
                     event,
                 }),
+                Item::Bypassed(b) => output.bypassed(&b),
             };
             if let Err(e) = r {
                 *write_err = Some(e);

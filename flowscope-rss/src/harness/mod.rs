@@ -15,7 +15,7 @@
 //! When the sink falls behind and the channel is full:
 //! - [`Backpressure::Block`] (default): the worker waits. Nothing is lost;
 //!   a live source then fills its ring and the kernel counts drops instead
-//!   (visible in [`SourceStats::drops`]). The right choice for files and
+//!   (visible in [`SourceStats::drops`](crate::SourceStats::drops)). The right choice for files and
 //!   for sinks that must be complete.
 //! - [`Backpressure::Drop`]: the event is discarded and counted in
 //!   [`WorkerStats::events_dropped`]; packet processing never waits for the
@@ -46,7 +46,9 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Sender, TrySendError};
 use flowscope::driver::{DriverEvent, SessionDriver};
+use flowscope_core::FlowEvent;
 
+use crate::bypass::{BypassOutput, BypassedFlow, Bypasser};
 use crate::{Batch, PacketSource};
 use stats::LiveCounters;
 
@@ -114,6 +116,39 @@ impl<T> Emitter<'_, T> {
     }
 }
 
+/// What a worker does with its driver's events: turns each into zero or
+/// more owned items for the sink. Any `FnMut(DriverEvent, &mut Emitter)`
+/// closure is one (through [`Harness::run`]); implement the trait to treat
+/// the ends of bypassed flows apart ([`Harness::run_with`]).
+pub trait WorkerHandler<M, T> {
+    /// One driver event.
+    fn event(&mut self, ev: DriverEvent<'_, M>, out: &mut Emitter<'_, T>);
+
+    /// A bypassed flow ended, the kernel's counts added to its record. By
+    /// default it is handled as the plain flow end it replaces.
+    fn bypassed(&mut self, ended: &BypassedFlow, out: &mut Emitter<'_, T>) {
+        self.event(
+            DriverEvent::Flow {
+                event: &FlowEvent::Ended(ended.record),
+                app_proto: ended.app_proto,
+            },
+            out,
+        );
+    }
+}
+
+/// A closure as a [`WorkerHandler`].
+pub struct FnHandler<F>(pub F);
+
+impl<M, T, F> WorkerHandler<M, T> for FnHandler<F>
+where
+    F: FnMut(DriverEvent<'_, M>, &mut Emitter<'_, T>),
+{
+    fn event(&mut self, ev: DriverEvent<'_, M>, out: &mut Emitter<'_, T>) {
+        (self.0)(ev, out)
+    }
+}
+
 /// N workers, their stop flag and their live counters.
 pub struct Harness {
     config: HarnessConfig,
@@ -174,7 +209,7 @@ impl Harness {
         sources: Vec<Box<dyn PacketSource>>,
         make_driver: D,
         make_handler: H,
-        mut sink: S,
+        sink: S,
     ) -> io::Result<Vec<WorkerReport>>
     where
         M: 'static,
@@ -182,6 +217,36 @@ impl Harness {
         D: Fn(usize) -> SessionDriver<M> + Sync,
         H: Fn(usize) -> Hd + Sync,
         Hd: FnMut(DriverEvent<'_, M>, &mut Emitter<'_, T>),
+        S: FnMut(T),
+    {
+        self.run_with(
+            sources,
+            make_driver,
+            |i| FnHandler(make_handler(i)),
+            |_| None,
+            sink,
+        )
+    }
+
+    /// [`Harness::run`] with a bypass policy: `make_bypass(i)` gives worker
+    /// `i` its [`Bypasser`] (or `None`: no bypass), built on the worker's
+    /// thread; the ends of bypassed flows reach the handler's
+    /// [`WorkerHandler::bypassed`].
+    pub fn run_with<M, T, D, H, Hd, B, S>(
+        &self,
+        sources: Vec<Box<dyn PacketSource>>,
+        make_driver: D,
+        make_handler: H,
+        make_bypass: B,
+        mut sink: S,
+    ) -> io::Result<Vec<WorkerReport>>
+    where
+        M: 'static,
+        T: Send,
+        D: Fn(usize) -> SessionDriver<M> + Sync,
+        H: Fn(usize) -> Hd + Sync,
+        Hd: WorkerHandler<M, T>,
+        B: Fn(usize) -> Option<Bypasser<M>> + Sync,
         S: FnMut(T),
     {
         if sources.len() != self.workers {
@@ -198,6 +263,7 @@ impl Harness {
         let (tx, rx) = crossbeam_channel::bounded::<T>(self.config.channel_capacity.max(1));
         let make_driver = &make_driver;
         let make_handler = &make_handler;
+        let make_bypass = &make_bypass;
         std::thread::scope(|scope| {
             let mut handles = Vec::with_capacity(self.workers);
             for (i, source) in sources.into_iter().enumerate() {
@@ -213,8 +279,9 @@ impl Harness {
                         let pinned = core.filter(|c| core_affinity::set_for_current(*c));
                         let mut driver = make_driver(i);
                         let mut handler = make_handler(i);
+                        let bypass = make_bypass(i);
                         let mut report =
-                            self.work(i, source, &mut driver, &mut handler, &worker_tx);
+                            self.work(i, source, &mut driver, &mut handler, bypass, &worker_tx);
                         report.core = pinned.map(|c| c.id);
                         report.shares_core = shares_core;
                         report
@@ -256,10 +323,11 @@ impl Harness {
         mut source: Box<dyn PacketSource>,
         driver: &mut SessionDriver<M>,
         handler: &mut Hd,
+        mut bypass: Option<Bypasser<M>>,
         tx: &Sender<T>,
     ) -> WorkerReport
     where
-        Hd: FnMut(DriverEvent<'_, M>, &mut Emitter<'_, T>),
+        Hd: WorkerHandler<M, T>,
     {
         let mut emitter = Emitter {
             tx,
@@ -269,15 +337,22 @@ impl Harness {
         };
         let live = self.live.get(i);
         let mut error = None;
+        // The ends of bypassed flows go to the handler's own method.
+        let out = |o: BypassOutput<'_, M>, h: &mut Hd, e: &mut Emitter<'_, T>| match o {
+            BypassOutput::Event(ev) => h.event(ev, e),
+            BypassOutput::Ended(b) => h.bypassed(b, e),
+        };
         while !self.stop.load(Ordering::Relaxed) {
-            let batch = source.next_batch(&mut |pkt| {
-                driver.process(pkt, &mut |ev| handler(ev, &mut emitter));
+            let batch = source.next_batch(&mut |pkt| match bypass.as_mut() {
+                None => driver.process(pkt, &mut |ev| handler.event(ev, &mut emitter)),
+                Some(b) => b.process(driver, pkt, &mut |o| out(o, handler, &mut emitter)),
             });
             match batch {
                 Ok(Batch::Packets(_)) => {}
-                Ok(Batch::Idle { now }) => {
-                    driver.advance_to(now, &mut |ev| handler(ev, &mut emitter));
-                }
+                Ok(Batch::Idle { now }) => match bypass.as_mut() {
+                    None => driver.advance_to(now, &mut |ev| handler.event(ev, &mut emitter)),
+                    Some(b) => b.advance_to(driver, now, &mut |o| out(o, handler, &mut emitter)),
+                },
                 Ok(Batch::End) => break,
                 Err(e) => {
                     error = Some(e);
@@ -288,12 +363,17 @@ impl Harness {
                 l.store(&stats::worker_stats(driver, &emitter, source.stats()));
             }
         }
-        driver.finish(&mut |ev| handler(ev, &mut emitter));
+        match bypass.as_mut() {
+            None => driver.finish(&mut |ev| handler.event(ev, &mut emitter)),
+            Some(b) => b.finish(driver, &mut |o| out(o, handler, &mut emitter)),
+        }
         let stats = stats::worker_stats(driver, &emitter, source.stats());
         if let Some(l) = live {
             l.store(&stats);
         }
-        WorkerReport::new(i, stats, driver, error)
+        let mut report = WorkerReport::new(i, stats, driver, error);
+        report.bypass = bypass.map(|b| b.stats()).unwrap_or_default();
+        report
     }
 }
 

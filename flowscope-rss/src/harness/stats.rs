@@ -10,6 +10,7 @@ use flowscope::reassembly::tcp::ReassemblyStats;
 use flowscope::track::TrackerStats;
 
 use super::Emitter;
+use crate::bypass::BypassStats;
 use crate::SourceStats;
 
 /// One worker's headline counters.
@@ -53,6 +54,8 @@ pub struct WorkerReport {
     pub reassembly: ReassemblyStats,
     /// Its defragmenter.
     pub defrag: DefragStats,
+    /// Its bypass policy's counters (zero without one).
+    pub bypass: BypassStats,
     /// The source error that ended it early, if any.
     pub error: Option<io::Error>,
 }
@@ -74,6 +77,7 @@ impl WorkerReport {
             tracker: driver.tracker_stats(),
             reassembly: *driver.reassembly_stats(),
             defrag: driver.defrag_stats(),
+            bypass: BypassStats::default(),
             error,
         }
     }
@@ -110,6 +114,8 @@ pub struct Totals {
     pub tracker: TrackerStats,
     /// TCP reassembly.
     pub reassembly: ReassemblyStats,
+    /// Bypass.
+    pub bypass: BypassStats,
 }
 
 impl Totals {
@@ -164,6 +170,7 @@ impl Totals {
             k.ts_backwards += l.ts_backwards;
 
             t.reassembly.merge(&r.reassembly);
+            t.bypass.merge(&r.bypass);
         }
         t
     }

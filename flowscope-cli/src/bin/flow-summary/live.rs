@@ -10,14 +10,17 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use flowscope::proto::AppMessage;
 use flowscope_cli::live::{stop_on_signals, totals_line, worker_line, Draining, StopWhen};
+use flowscope_prefilter::{AttachMode, AttachedMode, Prefilter, PrefilterConfig};
 use flowscope_rss::afpacket::{AfPacketConfig, AfPacketSource, BpfProgram, FanoutMode};
+use flowscope_rss::bypass::{BypassPolicy, Bypasser, SharedPrefilter};
 use flowscope_rss::harness::{Backpressure, Harness, HarnessConfig, Totals};
 use flowscope_rss::PacketSource;
 
 use super::{
-    output_target, run_harness, session_config, Args, BackpressureArg, Cluster, Output,
-    EXIT_FAILED, EXIT_USAGE,
+    output_target, run_harness, session_config, Args, BackpressureArg, BypassArg, BypassMode,
+    Cluster, Output, EXIT_FAILED, EXIT_USAGE,
 };
 
 /// Why live capture could not run or ended badly.
@@ -81,6 +84,47 @@ fn open(cfg: &AfPacketConfig) -> Result<AfPacketSource, Failure> {
     })
 }
 
+/// `--bypass`: loads the XDP program and attaches it to `iface`.
+fn prefilter(args: &Args, iface: &str) -> Result<Option<SharedPrefilter>, Failure> {
+    let Some(rule) = args.bypass else {
+        return Ok(None);
+    };
+    if rule == BypassArg::Tls && args.flows_only {
+        return Err(Failure::Usage(
+            "--bypass tls needs the TLS parser: drop --flows-only".into(),
+        ));
+    }
+    let mut pf = Prefilter::load(&PrefilterConfig::new()).map_err(|e| {
+        Failure::Failed(format!(
+            "--bypass: {e} (needs root or CAP_BPF + CAP_NET_ADMIN)"
+        ))
+    })?;
+    let mode = match args.bypass_mode {
+        BypassMode::Auto => AttachMode::Auto,
+        BypassMode::Native => AttachMode::Native,
+        BypassMode::Generic => AttachMode::Generic,
+    };
+    let used = pf
+        .attach(iface, mode)
+        .map_err(|e| Failure::Failed(format!("--bypass: attaching to {iface}: {e}")))?;
+    eprintln!(
+        "flow-summary: XDP bypass attached to {iface} ({} mode)",
+        match used {
+            AttachedMode::Native => "native",
+            AttachedMode::Generic => "generic",
+            _ => "other",
+        }
+    );
+    Ok(Some(SharedPrefilter::new(pf)))
+}
+
+fn policy(rule: BypassArg) -> BypassPolicy<AppMessage> {
+    match rule {
+        BypassArg::Tls => BypassPolicy::new().after_tls_handshake(),
+        BypassArg::Bytes(n) => BypassPolicy::new().after_bytes(n),
+    }
+}
+
 fn run(args: &Args, iface: &str) -> Result<(), Failure> {
     let n = usize::from(args.workers);
     let program = filter(args)?;
@@ -109,6 +153,10 @@ fn run(args: &Args, iface: &str) -> Result<(), Failure> {
         }
         sources.push(Box::new(Draining::new(open(&cfg)?, when.clone())));
     }
+    // After the sockets: a bad interface name fails there, with the
+    // capture's own message. Dropped (detached) when this function returns,
+    // on every path.
+    let shared = prefilter(args, iface)?;
 
     let mut config = session_config(args);
     // The flow limit bounds memory: each worker gets its share.
@@ -135,6 +183,15 @@ ring {} x {} bytes per worker",
     );
 
     let mut write_err = None;
+    let make_bypass = |_| {
+        let (shared, rule) = (shared.as_ref()?, args.bypass?);
+        Some(Bypasser::new(
+            policy(rule),
+            Box::new(shared.clone()),
+            config.extract.clone(),
+            &config.track,
+        ))
+    };
     let reports = run_harness(
         args,
         &harness,
@@ -142,8 +199,25 @@ ring {} x {} bytes per worker",
         &config,
         &mut output,
         &mut write_err,
+        make_bypass,
     )
     .map_err(|e| Failure::Failed(format!("workers: {e}")))?;
+    if let Some(shared) = shared {
+        let st = shared.lock().stats();
+        eprintln!(
+            "flow-summary: prefilter inserts_ok={} inserts_failed={} removed={} entries_v4={} \
+entries_v6={} bypassed_packets={} bypassed_bytes={}",
+            st.inserts_ok,
+            st.inserts_failed,
+            st.removed,
+            st.entries_v4,
+            st.entries_v6,
+            st.bypassed_packets,
+            st.bypassed_bytes
+        );
+        // Detach now, before the output is finished.
+        drop(shared);
+    }
     let totals = Totals::of(&reports);
     let finished = match write_err {
         Some(e) => Err(e),
