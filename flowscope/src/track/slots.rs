@@ -84,8 +84,9 @@ impl<K: TrackedKey, V> FlowSlots<K, V> {
     fn find_bucket(&self, key: &K, hash: u32) -> Option<(usize, SlotId)> {
         let mut i = hash as usize & self.mask;
         // At most half the buckets are full, so an empty bucket ends every
-        // probe; the bound only guards against a broken invariant.
-        for _ in 0..self.buckets.len() {
+        // probe; the countdown only guards against a broken invariant.
+        let mut left = self.buckets.len();
+        loop {
             let b = self.buckets.get(i)?;
             if b.slot_plus_one == 0 {
                 return None;
@@ -102,9 +103,12 @@ impl<K: TrackedKey, V> FlowSlots<K, V> {
                     }
                 }
             }
+            left -= 1;
+            if left == 0 {
+                return None;
+            }
             i = (i + 1) & self.mask;
         }
-        None
     }
 
     /// The slot of `key`'s flow.
