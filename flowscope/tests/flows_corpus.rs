@@ -30,6 +30,10 @@ struct Run {
     error: Option<String>,
     /// Datagrams rebuilt from fragments (each tracked as one packet).
     reassembled: u64,
+    /// Wire bytes of the packets read.
+    wire_bytes: u64,
+    /// Defragmentation counters at the end.
+    defrag: flowscope::reassembly::defrag::DefragStats,
 }
 
 /// Tracks a capture with timeouts long enough that, like tshark's
@@ -77,6 +81,7 @@ fn run(path: &std::path::Path) -> Run {
                                 }
                             }
                         }
+                        out.wire_bytes += u64::from(pkt.wire_len);
                         pipeline.process(&pkt, &mut sink)
                     }
                     Ok(None) => break,
@@ -93,6 +98,7 @@ fn run(path: &std::path::Path) -> Run {
     pipeline.finish(&mut sink);
     out.counters = *pipeline.counters();
     out.reassembled = pipeline.session_counters().datagrams_reassembled;
+    out.defrag = pipeline.defrag_stats();
     out.tracker = pipeline.tracker_stats();
     out.tcp_flows = tcp;
     out.udp_flows = udp;
@@ -234,6 +240,18 @@ fn corpus_flows_are_accounted_and_match_tshark() {
             r.counters.is_balanced(),
             "{name}: unaccounted packets: {:?}",
             r.counters
+        );
+        assert_eq!(
+            r.counters.frame_bytes, r.wire_bytes,
+            "{name}: bytes handed in"
+        );
+        // Every fragment ended in exactly one defragmenter counter.
+        assert_eq!(r.defrag.fragments, r.counters.fragments, "{name}");
+        assert_eq!(
+            r.defrag.fragments,
+            r.defrag.accounted(),
+            "{name}: {:?}",
+            r.defrag
         );
         assert_eq!(
             r.tracker.packets,

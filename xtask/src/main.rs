@@ -48,7 +48,7 @@ enum Cmd {
     /// Build a large real-traffic capture from the corpus captures, repeated
     /// with remapped addresses (see docs/performance.md).
     Mix(mix::MixArgs),
-    /// Write a deterministic adversarial capture (a flood of unique SYNs).
+    /// Write a deterministic adversarial capture (`--scenario syn`: 1 M unique SYNs).
     Flood(flood::FloodArgs),
     /// Time the pipeline stages (read, extract, track) on captures held in memory.
     Bench(bench::BenchArgs),
