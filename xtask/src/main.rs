@@ -5,12 +5,14 @@
 //! - `mix`: a large real-traffic capture built from the corpus captures.
 //! - `bench`: times the flow-summary pipeline stages on captures in memory.
 //! - `build-bpf`: compiles the prefilter's XDP program with clang.
+//! - `fuzz`: seeds and runs the cargo-fuzz targets of `fuzz/` (nightly).
 //! - `ci`: fmt check, clippy with `-D warnings`, tests; stops at the first failure.
 
 mod bench;
 mod bpf;
 mod ci;
 mod flood;
+mod fuzz;
 mod gen;
 mod mix;
 mod workers;
@@ -58,6 +60,9 @@ enum Cmd {
     BuildBpf(bpf::BuildBpfArgs),
     /// Run fmt --check, clippy -D warnings and the tests, stopping at the first failure.
     Ci,
+    /// Run every cargo-fuzz target (or one) for N seconds each, with seeds
+    /// from the corpus and generated captures (needs nightly + cargo-fuzz).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 #[derive(Args)]
@@ -109,6 +114,7 @@ fn main() -> Result<()> {
         Cmd::Workers(a) => workers::run(&a),
         Cmd::BuildBpf(a) => bpf::run(&a, &workspace_root()),
         Cmd::Ci => ci::run(),
+        Cmd::Fuzz(a) => fuzz::run(&a, &workspace_root()),
     }
 }
 
