@@ -34,6 +34,8 @@ pub(crate) struct Entry {
 #[derive(Debug)]
 pub(crate) struct TimerQueues {
     queues: [VecDeque<Entry>; CLASSES],
+    /// Entries in all queues (kept, not summed: it is checked per packet).
+    total: usize,
     /// Total entries at which stale ones are swept out.
     compact_at: usize,
     /// The floor of `compact_at`: a multiple of the table's capacity.
@@ -48,6 +50,7 @@ impl TimerQueues {
         let floor = max_flows.saturating_add(1024);
         TimerQueues {
             queues: Default::default(),
+            total: 0,
             compact_at: floor,
             compact_floor: floor,
             next_due: u64::MAX,
@@ -59,6 +62,7 @@ impl TimerQueues {
         if let Some(q) = self.queues.get_mut(class) {
             self.next_due = self.next_due.min(entry.deadline);
             q.push_back(entry);
+            self.total += 1;
         }
     }
 
@@ -82,6 +86,7 @@ impl TimerQueues {
     pub(crate) fn pop_due(&mut self, class: usize, clock: u64) -> Option<Entry> {
         let q = self.queues.get_mut(class)?;
         if q.front().is_some_and(|e| clock > e.deadline) {
+            self.total -= 1;
             q.pop_front()
         } else {
             None
@@ -95,7 +100,9 @@ impl TimerQueues {
 
     /// Removes the head of `class`.
     pub(crate) fn pop(&mut self, class: usize) -> Option<Entry> {
-        self.queues.get_mut(class)?.pop_front()
+        let e = self.queues.get_mut(class)?.pop_front()?;
+        self.total -= 1;
+        Some(e)
     }
 
     /// True when stale entries should be swept out.
@@ -110,6 +117,7 @@ impl TimerQueues {
             q.retain(|e| keep(class, e));
             q.shrink_to(q.len().max(64));
         }
+        self.total = self.queues.iter().map(VecDeque::len).sum();
         self.compact_at = self.compact_floor.max(self.len().saturating_mul(2));
         self.refresh_next_due();
     }
@@ -119,12 +127,15 @@ impl TimerQueues {
         for q in &mut self.queues {
             q.clear();
         }
+        self.total = 0;
         self.compact_at = self.compact_floor;
         self.next_due = u64::MAX;
     }
 
     /// Entries queued in all classes.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.queues.iter().map(VecDeque::len).sum()
+        debug_assert_eq!(self.total, self.queues.iter().map(VecDeque::len).sum::<usize>());
+        self.total
     }
 }
