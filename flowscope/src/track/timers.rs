@@ -135,7 +135,10 @@ impl TimerQueues {
     /// Entries queued in all classes.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        debug_assert_eq!(self.total, self.queues.iter().map(VecDeque::len).sum::<usize>());
+        debug_assert_eq!(
+            self.total,
+            self.queues.iter().map(VecDeque::len).sum::<usize>()
+        );
         self.total
     }
 }
