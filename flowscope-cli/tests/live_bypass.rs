@@ -22,85 +22,13 @@ mod replay_support;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use replay_support::netns::{ok, sh, Netns};
 use replay_support::{corpus_pcaps, tmpdir};
 use serde_json::Value;
-
-fn sh(args: &[&str]) -> Output {
-    Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("command runs")
-}
-
-fn ok(args: &[&str]) {
-    let o = sh(args);
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// Two namespaces joined by a veth pair; dropping it deletes them.
-struct Netns {
-    tx: String,
-    rx: String,
-    tx_if: String,
-    rx_if: String,
-}
-
-impl Netns {
-    fn new() -> Option<Netns> {
-        let pid = std::process::id();
-        let n = Netns {
-            tx: format!("flbytx{pid}"),
-            rx: format!("flbyrx{pid}"),
-            tx_if: format!("flbya{pid}"),
-            rx_if: format!("flbyb{pid}"),
-        };
-        if !sh(&["ip", "netns", "add", &n.tx]).status.success() {
-            eprintln!("SKIP: cannot create a network namespace");
-            return None;
-        }
-        ok(&["ip", "netns", "add", &n.rx]);
-        ok(&[
-            "ip", "link", "add", &n.tx_if, "type", "veth", "peer", "name", &n.rx_if,
-        ]);
-        for (ns, ifc) in [(&n.tx, &n.tx_if), (&n.rx, &n.rx_if)] {
-            ok(&["ip", "link", "set", ifc, "netns", ns]);
-            for key in ["all", "default", ifc.as_str()] {
-                ok(&[
-                    "ip",
-                    "netns",
-                    "exec",
-                    ns,
-                    "sysctl",
-                    "-qw",
-                    &format!("net.ipv6.conf.{key}.disable_ipv6=1"),
-                ]);
-            }
-            // The corpus holds GRO-sized frames; a large MTU lets them through.
-            ok(&["ip", "-n", ns, "link", "set", ifc, "mtu", "65000", "up"]);
-        }
-        Some(n)
-    }
-
-    fn rx_link(&self) -> String {
-        let o = sh(&["ip", "-n", &self.rx, "link", "show", "dev", &self.rx_if]);
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = sh(&["ip", "netns", "del", &self.tx]);
-        let _ = sh(&["ip", "netns", "del", &self.rx]);
-    }
-}
 
 const NO_TIMEOUTS: [&str; 12] = [
     "--tcp-timeout",
@@ -263,7 +191,9 @@ fn tls_bypass_keeps_every_flow_count() {
         eprintln!("SKIP: the corpus captures are missing");
         return;
     }
-    let Some(n) = Netns::new() else { return };
+    let Some(n) = Netns::new("by", 65_000) else {
+        return;
+    };
     let dir = tmpdir("live-bypass");
 
     let plain = capture(&n, &inputs, &[], &dir);

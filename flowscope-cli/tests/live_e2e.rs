@@ -32,104 +32,14 @@ mod replay_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use flowscope_core::LinkType;
+use replay_support::netns::{is_root, ok, Netns};
 use replay_support::{corpus_pcaps, pcap, tcp, tmpdir, udp};
 use serde_json::Value;
-
-fn sh(args: &[&str]) -> Output {
-    Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("command runs")
-}
-
-fn ok(args: &[&str]) {
-    let o = sh(args);
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-fn is_root() -> bool {
-    String::from_utf8_lossy(&sh(&["id", "-u"]).stdout).trim() == "0"
-}
-
-/// Two namespaces joined by a veth pair; dropping it deletes them.
-struct Netns {
-    tx: String,
-    rx: String,
-    tx_if: String,
-    rx_if: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Option<Netns> {
-        let pid = std::process::id();
-        let n = Netns {
-            tx: format!("fl{tag}tx{pid}"),
-            rx: format!("fl{tag}rx{pid}"),
-            tx_if: format!("fl{tag}a{pid}"),
-            rx_if: format!("fl{tag}b{pid}"),
-        };
-        if !sh(&["ip", "netns", "add", &n.tx]).status.success() {
-            eprintln!("SKIP: cannot create a network namespace");
-            return None;
-        }
-        // From here on the guard removes whatever was made.
-        ok(&["ip", "netns", "add", &n.rx]);
-        ok(&[
-            "ip", "link", "add", &n.tx_if, "type", "veth", "peer", "name", &n.rx_if,
-        ]);
-        for (ns, ifc) in [(&n.tx, &n.tx_if), (&n.rx, &n.rx_if)] {
-            ok(&["ip", "link", "set", ifc, "netns", ns]);
-            // No IPv6 autoconfiguration, MLD or router solicitations: only
-            // the test's frames on the wire.
-            for key in ["all", "default", ifc.as_str()] {
-                ok(&[
-                    "ip",
-                    "netns",
-                    "exec",
-                    ns,
-                    "sysctl",
-                    "-qw",
-                    &format!("net.ipv6.conf.{key}.disable_ipv6=1"),
-                ]);
-            }
-            // The corpus holds frames a GRO/TSO host captured (up to 37 506
-            // bytes): a large MTU lets them through as they were captured.
-            ok(&["ip", "-n", ns, "link", "set", ifc, "mtu", "65000", "up"]);
-        }
-        Some(n)
-    }
-
-    fn rx_packets(&self) -> u64 {
-        let o = sh(&[
-            "ip",
-            "-n",
-            &self.rx,
-            "-s",
-            "-j",
-            "link",
-            "show",
-            &self.rx_if,
-        ]);
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-        v[0]["stats64"]["rx"]["packets"].as_u64().unwrap()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = sh(&["ip", "netns", "del", &self.tx]);
-        let _ = sh(&["ip", "netns", "del", &self.rx]);
-    }
-}
 
 /// A running `flow-summary --iface` in the receiving namespace.
 struct Capture {
@@ -358,7 +268,9 @@ fn live_capture_equals_the_file() {
         eprintln!("SKIP: the corpus captures are missing");
         return;
     }
-    let Some(n) = Netns::new("e") else { return };
+    let Some(n) = Netns::new("e", 65_000) else {
+        return;
+    };
     let dir = tmpdir("live-e2e");
     let mut sent_total = 0;
     for input in &inputs {
@@ -456,7 +368,9 @@ fn two_workers_split_flows_and_expire_idle_ones() {
         eprintln!("SKIP: not root");
         return;
     }
-    let Some(n) = Netns::new("w") else { return };
+    let Some(n) = Netns::new("w", 65_000) else {
+        return;
+    };
     let dir = tmpdir("live-workers");
     let flows: u8 = 48;
     let input = dir.join("many.pcap");
@@ -541,7 +455,9 @@ fn duration_and_sigterm_stop_cleanly() {
         eprintln!("SKIP: not root");
         return;
     }
-    let Some(n) = Netns::new("d") else { return };
+    let Some(n) = Netns::new("d", 65_000) else {
+        return;
+    };
     // --duration: ends by itself, exit 0, the table and the counters printed.
     let t = Instant::now();
     let o = Command::new("ip")

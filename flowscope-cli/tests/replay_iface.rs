@@ -15,95 +15,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use flowscope_core::LinkType;
+use replay_support::netns::{is_root, ok, Netns};
 use replay_support::*;
-
-fn sh(args: &[&str]) -> Output {
-    Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("command runs")
-}
-
-fn ok(args: &[&str]) {
-    let o = sh(args);
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// The namespaces; dropping it deletes them (and the veth pair with them).
-struct Netns {
-    tx: String,
-    rx: String,
-    tx_if: String,
-    rx_if: String,
-}
-
-impl Netns {
-    fn new() -> Option<Netns> {
-        let pid = std::process::id();
-        let n = Netns {
-            tx: format!("frtx{pid}"),
-            rx: format!("frrx{pid}"),
-            tx_if: format!("frva{pid}"),
-            rx_if: format!("frvb{pid}"),
-        };
-        if !sh(&["ip", "netns", "add", &n.tx]).status.success() {
-            eprintln!("SKIP: cannot create a network namespace");
-            return None;
-        }
-        ok(&["ip", "netns", "add", &n.rx]);
-        ok(&[
-            "ip", "link", "add", &n.tx_if, "type", "veth", "peer", "name", &n.rx_if,
-        ]);
-        for (ns, ifc) in [(&n.tx, &n.tx_if), (&n.rx, &n.rx_if)] {
-            ok(&["ip", "link", "set", ifc, "netns", ns]);
-            // No IPv6 autoconfiguration or MLD: only our frames on the wire.
-            for key in ["all", "default", ifc.as_str()] {
-                ok(&[
-                    "ip",
-                    "netns",
-                    "exec",
-                    ns,
-                    "sysctl",
-                    "-qw",
-                    &format!("net.ipv6.conf.{key}.disable_ipv6=1"),
-                ]);
-            }
-            ok(&["ip", "-n", ns, "link", "set", ifc, "mtu", "9000", "up"]);
-        }
-        Some(n)
-    }
-
-    fn rx_packets(&self) -> u64 {
-        let o = sh(&[
-            "ip",
-            "-n",
-            &self.rx,
-            "-s",
-            "-j",
-            "link",
-            "show",
-            &self.rx_if,
-        ]);
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        v[0]["stats64"]["rx"]["packets"].as_u64().unwrap()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = sh(&["ip", "netns", "del", &self.tx]);
-        let _ = sh(&["ip", "netns", "del", &self.rx]);
-    }
-}
-
-fn is_root() -> bool {
-    let o = sh(&["id", "-u"]);
-    String::from_utf8_lossy(&o.stdout).trim() == "0"
-}
 
 /// tcpdump in the receiving namespace, once it is listening.
 fn tcpdump(n: &Netns, out: &Path, count: u64) -> Option<Child> {
@@ -223,7 +136,9 @@ fn replay_onto_a_veth_pair() {
         eprintln!("SKIP: not root");
         return;
     }
-    let Some(n) = Netns::new() else { return };
+    let Some(n) = Netns::new("rv", 9_000) else {
+        return;
+    };
     let dir = tmpdir("iface");
     let mut inputs = vec![];
     let fixture = dir.join("mix.pcap");

@@ -2,6 +2,8 @@
 //! IPv4 header and transport checksums (RFC 1071, computed here).
 #![allow(dead_code, clippy::unwrap_used, clippy::too_many_arguments)]
 
+pub mod netns;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
