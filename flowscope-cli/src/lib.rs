@@ -3,5 +3,6 @@
 
 pub mod app_events;
 pub mod live;
+pub mod options;
 pub mod replay;
 pub mod summary;

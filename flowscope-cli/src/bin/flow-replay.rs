@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use flowscope::capture::{CaptureError, CaptureReader};
-use flowscope::driver::{SessionConfig, SessionDriver};
-use flowscope::extract::ExtractConfig;
-use flowscope::track::TrackerConfig;
+use flowscope::driver::SessionDriver;
+use flowscope_cli::options::TrackingOptions;
 use flowscope_cli::replay;
 use flowscope_cli::replay::clock::RealClock;
 use flowscope_cli::replay::pace::{Rate, Speed};
@@ -105,50 +104,12 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     write: Option<PathBuf>,
 
-    /// Most flows held at once; the least recently used flow is evicted past it.
-    #[arg(long, default_value_t = TrackerConfig::default().max_flows)]
-    max_flows: usize,
-
-    /// Idle timeout of established TCP flows, in seconds.
-    #[arg(long, value_parser = seconds, default_value = "300")]
-    tcp_timeout: Duration,
-
-    /// Idle timeout of an unanswered TCP SYN, in seconds.
-    #[arg(long, value_parser = seconds, default_value = "5")]
-    syn_timeout: Duration,
-
-    /// Linger of a TCP flow after FIN or RST, in seconds.
-    #[arg(long, value_parser = seconds, default_value = "5")]
-    closed_timeout: Duration,
-
-    /// Idle timeout of UDP flows, in seconds.
-    #[arg(long, value_parser = seconds, default_value = "60")]
-    udp_timeout: Duration,
-
-    /// Idle timeout of ICMP flows, in seconds.
-    #[arg(long, value_parser = seconds, default_value = "60")]
-    icmp_timeout: Duration,
-
-    /// Idle timeout of flows of other IP protocols, in seconds.
-    #[arg(long, value_parser = seconds, default_value = "60")]
-    other_timeout: Duration,
-
-    /// Key tunnelled traffic by its outer headers instead of unwrapping it.
-    #[arg(long)]
-    no_decap: bool,
-
-    /// Verify transport checksums (bad ones show as history letter `c`).
-    #[arg(long)]
-    verify_checksums: bool,
+    #[command(flatten)]
+    tracking: TrackingOptions,
 
     /// No report on standard error.
     #[arg(short, long)]
     quiet: bool,
-}
-
-fn seconds(s: &str) -> Result<Duration, String> {
-    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    Duration::try_from_secs_f64(v).map_err(|_| format!("not a valid number of seconds: {s}"))
 }
 
 fn positive(s: &str) -> Result<f64, String> {
@@ -234,7 +195,7 @@ fn pipeline(args: &Args) -> Result<(), Failure> {
         Format::Ndjson => LineFormat::Ndjson,
     };
     let mut lines = EventLines::new(format, out);
-    let mut driver = SessionDriver::with_default_parsers(session_config(args));
+    let mut driver = SessionDriver::with_default_parsers(args.tracking.session_config());
     let mut replay = PipelineReplay::new(
         RealClock::new(),
         args.speed,
@@ -272,24 +233,6 @@ fn pipeline(args: &Args) -> Result<(), Failure> {
         }
     }
     damage(damaged)
-}
-
-fn session_config(args: &Args) -> SessionConfig {
-    let mut extract = ExtractConfig::default();
-    extract.decap_tunnels = !args.no_decap;
-    extract.verify_checksums = args.verify_checksums;
-    let mut track = TrackerConfig::default();
-    track.max_flows = args.max_flows.max(1);
-    track.tcp_timeout = args.tcp_timeout;
-    track.tcp_syn_timeout = args.syn_timeout;
-    track.tcp_closed_timeout = args.closed_timeout;
-    track.udp_timeout = args.udp_timeout;
-    track.icmp_timeout = args.icmp_timeout;
-    track.other_timeout = args.other_timeout;
-    let mut config = SessionConfig::default();
-    config.extract = extract;
-    config.track = track;
-    config
 }
 
 fn eprint_remap(s: &RemapStats) {

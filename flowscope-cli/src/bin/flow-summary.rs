@@ -16,10 +16,10 @@ use flowscope::driver::{
     DriverEvent, PacketCounters, SessionConfig, SessionCounters, SessionDriver, SessionInfo,
 };
 use flowscope::emit::{self, FlowContext, FlowWriter};
-use flowscope::extract::ExtractConfig;
 use flowscope::proto::AppMessage;
-use flowscope::track::{TrackerConfig, TrackerStats};
+use flowscope::track::TrackerStats;
 use flowscope_cli::app_events::{count_names, EveApps};
+use flowscope_cli::options::{seconds, TrackingOptions};
 use flowscope_cli::summary::Summary;
 use flowscope_core::{FiveTuple, FlowEvent, FlowRecord, SessionEvent, Timestamp};
 use flowscope_rss::bypass::{BypassedFlow, Bypasser};
@@ -155,41 +155,8 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     top: usize,
 
-    /// Most flows held at once; the least recently used flow is evicted past it.
-    #[arg(long, default_value_t = TrackerConfig::default().max_flows)]
-    max_flows: usize,
-
-    /// Idle timeout of established TCP flows, in seconds.
-    #[arg(long, value_parser = seconds, default_value = "300")]
-    tcp_timeout: Duration,
-
-    /// Idle timeout of an unanswered TCP SYN, in seconds.
-    #[arg(long, value_parser = seconds, default_value = "5")]
-    syn_timeout: Duration,
-
-    /// Linger of a TCP flow after FIN or RST, in seconds.
-    #[arg(long, value_parser = seconds, default_value = "5")]
-    closed_timeout: Duration,
-
-    /// Idle timeout of UDP flows, in seconds.
-    #[arg(long, value_parser = seconds, default_value = "60")]
-    udp_timeout: Duration,
-
-    /// Idle timeout of ICMP flows, in seconds.
-    #[arg(long, value_parser = seconds, default_value = "60")]
-    icmp_timeout: Duration,
-
-    /// Idle timeout of flows of other IP protocols, in seconds.
-    #[arg(long, value_parser = seconds, default_value = "60")]
-    other_timeout: Duration,
-
-    /// Key tunnelled traffic by its outer headers instead of unwrapping it.
-    #[arg(long)]
-    no_decap: bool,
-
-    /// Verify transport checksums (bad ones show as history letter `c`).
-    #[arg(long)]
-    verify_checksums: bool,
+    #[command(flatten)]
+    tracking: TrackingOptions,
 
     /// Track flows only: no reassembly, defragmentation or HTTP/TLS/DNS parsing (faster).
     #[arg(long)]
@@ -277,11 +244,6 @@ struct Args {
     /// How the XDP program is attached (with --bypass).
     #[arg(long, value_enum, default_value_t = BypassMode::Auto, requires = "bypass", help_heading = "Live capture")]
     bypass_mode: BypassMode,
-}
-
-fn seconds(s: &str) -> Result<Duration, String> {
-    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    Duration::try_from_secs_f64(v).map_err(|_| format!("not a valid number of seconds: {s}"))
 }
 
 /// The chosen output: the table report, or a line writer from `emit`.
@@ -442,20 +404,7 @@ fn main() -> ExitCode {
 
 /// The driver configuration the options ask for.
 fn session_config(args: &Args) -> SessionConfig {
-    let mut extract = ExtractConfig::default();
-    extract.decap_tunnels = !args.no_decap;
-    extract.verify_checksums = args.verify_checksums;
-    let mut track = TrackerConfig::default();
-    track.max_flows = args.max_flows.max(1);
-    track.tcp_timeout = args.tcp_timeout;
-    track.tcp_syn_timeout = args.syn_timeout;
-    track.tcp_closed_timeout = args.closed_timeout;
-    track.udp_timeout = args.udp_timeout;
-    track.icmp_timeout = args.icmp_timeout;
-    track.other_timeout = args.other_timeout;
-    let mut config = SessionConfig::default();
-    config.extract = extract;
-    config.track = track;
+    let mut config = args.tracking.session_config();
     config.no_defrag = args.flows_only;
     config
 }
