@@ -339,12 +339,15 @@ impl fmt::Display for CommunityId {
             ];
             let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
             for i in 0..4 {
-                let c = if i <= chunk.len() {
-                    ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]
-                } else {
-                    b'='
+                let sextet = ((n >> (18 - 6 * i)) & 63) as usize;
+                let c = match ALPHABET.get(sextet) {
+                    Some(&c) if i <= chunk.len() => c,
+                    _ => b'=',
                 };
-                out[o] = c;
+                // 20 hash bytes make 7 groups of 4: 2 + 28 = 30 bytes.
+                if let Some(slot) = out.get_mut(o) {
+                    *slot = c;
+                }
                 o += 1;
             }
         }

@@ -18,6 +18,18 @@
 //! See `docs/prefilter.md` for how it works, what it costs, how to see what
 //! is attached and how to recover.
 #![deny(unsafe_code)]
+// Hostile input must end as a counted skip or an error, never a panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::todo,
+        clippy::unreachable
+    )
+)]
 
 pub mod key;
 mod manager;

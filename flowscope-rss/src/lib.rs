@@ -16,6 +16,19 @@
 //!   PACKET_FANOUT group, and raw transmit for replay. The only module
 //!   allowed `unsafe`.
 
+// Hostile input must end as a counted skip or an error, never a panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::todo,
+        clippy::unreachable
+    )
+)]
+
 pub mod bypass;
 pub mod dispatch;
 pub mod harness;

@@ -36,6 +36,7 @@
     deny(
         clippy::unwrap_used,
         clippy::expect_used,
+        clippy::indexing_slicing,
         clippy::panic,
         clippy::todo,
         clippy::unreachable

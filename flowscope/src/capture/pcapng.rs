@@ -372,6 +372,7 @@ impl PcapngState {
             ));
         };
         // Called with constant offsets <= 24 only: in bounds of the 28-byte array.
+        #[allow(clippy::indexing_slicing)]
         let word = |i: usize| {
             let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
             if be {

@@ -100,6 +100,8 @@ pub(crate) fn write_zeek_str(out: &mut Vec<u8>, s: &str, lowercase: bool) -> io:
     }
     for &b in s.as_bytes() {
         if b < 0x20 || b == 0x7f || b == b'\\' {
+            // Both nibbles are < 16, the length of HEX.
+            #[allow(clippy::indexing_slicing)]
             out.extend_from_slice(&[
                 b'\\',
                 b'x',

@@ -29,15 +29,16 @@ pub(crate) struct Header {
 impl Header {
     pub fn parse(msg: &[u8]) -> Option<Header> {
         let h: &[u8; HEADER_LEN] = msg.get(..HEADER_LEN)?.try_into().ok()?;
-        let w = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
+        let [i0, i1, f0, f1, q0, q1, an0, an1, au0, au1, ad0, ad1] = *h;
+        let w = |hi: u8, lo: u8| u16::from_be_bytes([hi, lo]);
         Some(Header {
-            id: w(0),
-            flags: w(2),
+            id: w(i0, i1),
+            flags: w(f0, f1),
             counts: DnsCounts {
-                questions: w(4),
-                answers: w(6),
-                authorities: w(8),
-                additionals: w(10),
+                questions: w(q0, q1),
+                answers: w(an0, an1),
+                authorities: w(au0, au1),
+                additionals: w(ad0, ad1),
             },
         })
     }
@@ -57,19 +58,21 @@ impl Reader<'_> {
     fn u16(&mut self) -> Result<u16, DnsError> {
         let b = self
             .msg
-            .get(self.pos..self.pos + 2)
+            .get(self.pos..)
+            .and_then(<[u8]>::first_chunk::<2>)
             .ok_or(DnsError::Truncated)?;
         self.pos += 2;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
+        Ok(u16::from_be_bytes(*b))
     }
 
     fn u32(&mut self) -> Result<u32, DnsError> {
         let b = self
             .msg
-            .get(self.pos..self.pos + 4)
+            .get(self.pos..)
+            .and_then(<[u8]>::first_chunk::<4>)
             .ok_or(DnsError::Truncated)?;
         self.pos += 4;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        Ok(u32::from_be_bytes(*b))
     }
 
     fn name(&mut self) -> Result<String, DnsError> {
@@ -225,8 +228,8 @@ fn rdata(msg: &[u8], start: usize, end: usize, rtype: u16) -> Option<DnsRdata> {
         (next <= end).then_some((s, next))
     };
     let u16_at = |at: usize| -> Option<u16> {
-        let b = msg.get(at..at + 2)?;
-        (at + 2 <= end).then(|| u16::from_be_bytes([b[0], b[1]]))
+        let b = msg.get(at..)?.first_chunk::<2>()?;
+        (at + 2 <= end).then(|| u16::from_be_bytes(*b))
     };
     let whole = |next: usize, d: DnsRdata| (next == end).then_some(d);
     match rtype {
@@ -273,6 +276,8 @@ fn rdata(msg: &[u8], start: usize, end: usize, rtype: u16) -> Option<DnsRdata> {
             let (rname, next) = name_at(next)?;
             let nums = msg.get(next..end)?;
             let n: &[u8; 20] = nums.try_into().ok()?;
+            // Constant offsets <= 16 into the 20-byte array.
+            #[allow(clippy::indexing_slicing)]
             let w = |i: usize| u32::from_be_bytes([n[i], n[i + 1], n[i + 2], n[i + 3]]);
             Some(DnsRdata::Soa(Box::new(DnsSoa {
                 mname,
@@ -316,9 +321,9 @@ fn rdata(msg: &[u8], start: usize, end: usize, rtype: u16) -> Option<DnsRdata> {
             let mut options = Vec::new();
             let mut rest = bytes;
             while !rest.is_empty() {
-                let head = rest.get(..4)?;
-                let code = u16::from_be_bytes([head[0], head[1]]);
-                let olen = usize::from(u16::from_be_bytes([head[2], head[3]]));
+                let &[c0, c1, l0, l1] = rest.first_chunk::<4>()?;
+                let code = u16::from_be_bytes([c0, c1]);
+                let olen = usize::from(u16::from_be_bytes([l0, l1]));
                 let data = rest.get(4..4 + olen)?;
                 options.push(EdnsOption {
                     code,

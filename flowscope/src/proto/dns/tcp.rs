@@ -73,13 +73,6 @@ impl DnsTcpParser {
     }
 }
 
-const fn index(side: FlowSide) -> usize {
-    match side {
-        FlowSide::Initiator => 0,
-        FlowSide::Responder => 1,
-    }
-}
-
 impl SessionParser for DnsTcpParser {
     type Message = DnsMessage;
 
@@ -93,7 +86,11 @@ impl SessionParser for DnsTcpParser {
         if self.poisoned {
             return;
         }
-        let framer = &mut self.framers[index(side)];
+        let [initiator, responder] = &mut self.framers;
+        let framer = match side {
+            FlowSide::Initiator => initiator,
+            FlowSide::Responder => responder,
+        };
         let mut rest = data;
         while !rest.is_empty() {
             if framer.buf.is_empty() {

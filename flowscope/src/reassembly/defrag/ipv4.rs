@@ -67,7 +67,11 @@ pub(super) fn finish(packet: &mut [u8], header_len: usize) -> bool {
     let Some(h) = packet.get_mut(..header_len) else {
         return false;
     };
-    let Some(flags) = h.get(6..8).map(|f| u16::from_be_bytes([f[0], f[1]]) & DF) else {
+    let Some(flags) = h
+        .get(6..)
+        .and_then(<[u8]>::first_chunk::<2>)
+        .map(|f| u16::from_be_bytes(*f) & DF)
+    else {
         return false;
     };
     let [_, _, t0, t1, _, _, f0, f1, _, _, c0, c1, ..] = h else {
