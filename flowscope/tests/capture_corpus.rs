@@ -35,8 +35,9 @@
 mod common;
 
 use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
-use flowscope::capture::{CaptureErrorKind, CaptureFormat, CaptureReader};
+use flowscope::capture::{Bytes, CaptureErrorKind, CaptureFormat, CaptureReader};
 use flowscope_core::LinkType;
 
 /// The leading integer of "6" or "6 (read before error)".
@@ -124,10 +125,12 @@ fn corpus_counts_match_capinfos_and_tshark() {
         }
         let mut count = 0u64;
         let mut bad_link = None;
+        let mut digest = DefaultHasher::new();
         let result = loop {
             match reader.next_packet() {
                 Ok(Some(p)) => {
                     count += 1;
+                    (p.ts, p.link_type.0, p.wire_len, p.source, p.data).hash(&mut digest);
                     if let Some(allowed) = allowed {
                         if !allowed.contains(&p.link_type.0) && bad_link.is_none() {
                             bad_link = Some(p.link_type);
@@ -140,6 +143,36 @@ fn corpus_counts_match_capinfos_and_tshark() {
             }
         };
         total_packets += count;
+        // The same bytes read in place must give the same packets and end.
+        let in_place = fs::read(pcaps.join(name))
+            .map_err(|e| e.to_string())
+            .and_then(|b| CaptureReader::from_bytes(Bytes::from(b)).map_err(|e| e.to_string()))
+            .map(|mut r| {
+                let mut n = 0u64;
+                let mut d = DefaultHasher::new();
+                let end = loop {
+                    match r.next_packet() {
+                        Ok(Some(p)) => {
+                            n += 1;
+                            (p.ts, p.link_type.0, p.wire_len, p.source, p.data).hash(&mut d);
+                        }
+                        Ok(None) => break None,
+                        Err(e) => break Some((e.kind, e.offset)),
+                    }
+                };
+                (n, d.finish(), end, r.bytes_consumed())
+            });
+        let streamed = (
+            count,
+            digest.finish(),
+            result.as_ref().err().map(|e| (e.kind, e.offset)),
+            reader.bytes_consumed(),
+        );
+        if in_place != Ok(streamed) {
+            failures.push(format!(
+                "{name}: read in place {in_place:?}, streamed {streamed:?}"
+            ));
+        }
         if reader.stats().skipped_blocks < tshark_non_packets {
             failures.push(format!(
                 "{name}: fewer skipped blocks than tshark's extra records"

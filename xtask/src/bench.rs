@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, ValueEnum};
-use flowscope::capture::CaptureReader;
+use flowscope::capture::{Bytes, CaptureReader};
 use flowscope::driver::{DriverEvent, FlowPipeline, SessionConfig, SessionDriver};
 use flowscope::extract::{ExtractConfig, FiveTupleExtractor};
 use flowscope::proto::AppMessage;
@@ -69,6 +69,12 @@ pub struct BenchArgs {
     /// missing; needs the corpus, see FLOWSCOPE_CORPUS).
     #[arg(long)]
     mix: bool,
+    /// Feed the reader stages through `CaptureReader::new` over a `Read`
+    /// (every record copied into the reader's buffer, as when reading a
+    /// pipe) instead of `CaptureReader::from_bytes` (records lent in place,
+    /// as flow-summary reads a regular file it maps).
+    #[arg(long)]
+    copying_reader: bool,
 }
 
 /// `--stage` values.
@@ -301,8 +307,9 @@ impl Frames {
 /// Where a pass takes its packets from.
 #[derive(Clone, Copy)]
 enum Input<'a> {
-    /// A capture file's bytes, through the capture reader.
-    Capture(&'a [u8]),
+    /// A capture file's bytes, through the capture reader: in place, or
+    /// copied through a `Read` when the flag is set.
+    Capture(&'a Bytes, bool),
     /// Frames already in memory.
     Frames(&'a Frames),
 }
@@ -320,16 +327,13 @@ fn pass(
     let sinks = Sinks::default();
     let base_heap = live_heap();
     match input {
-        Input::Capture(data) => {
-            let mut reader = CaptureReader::new(Cursor::new(data)).map_err(|e| anyhow!("{e}"))?;
-            loop {
-                let pkt = match reader.next_packet() {
-                    Ok(Some(pkt)) => pkt,
-                    Ok(None) => break,
-                    Err(e) => return Err(anyhow!("{e}")),
-                };
-                step(pkt, shift_ns, state, &mut p, &sinks, audit);
-            }
+        Input::Capture(data, false) => {
+            let reader = CaptureReader::from_bytes(data.clone()).map_err(|e| anyhow!("{e}"))?;
+            read_through(reader, shift_ns, state, &mut p, &sinks, audit)?;
+        }
+        Input::Capture(data, true) => {
+            let reader = CaptureReader::new(Cursor::new(&data[..])).map_err(|e| anyhow!("{e}"))?;
+            read_through(reader, shift_ns, state, &mut p, &sinks, audit)?;
         }
         Input::Frames(frames) => {
             // Prefetch the headers of a frame a few packets ahead, as a
@@ -357,6 +361,26 @@ fn pass(
     // state's heap before the pass is added by the caller.
     p.peak_heap = p.peak_heap.saturating_sub(base_heap);
     Ok(p)
+}
+
+/// Every packet of `reader` through the stage under test.
+#[inline(always)]
+fn read_through<R: std::io::Read>(
+    mut reader: CaptureReader<R>,
+    shift_ns: u64,
+    state: &mut State,
+    p: &mut Pass,
+    sinks: &Sinks,
+    audit: bool,
+) -> Result<()> {
+    loop {
+        let pkt = match reader.next_packet() {
+            Ok(Some(pkt)) => pkt,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(anyhow!("{e}")),
+        };
+        step(pkt, shift_ns, state, p, sinks, audit);
+    }
 }
 
 /// Hints the CPU to load the first two cache lines of `bytes`.
@@ -668,7 +692,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     let mut sizes = Vec::new();
     for path in &inputs {
-        let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let data = Bytes::from(
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        );
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
@@ -683,7 +709,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             eprintln!("{name}: {} ...", stage.name());
             let input = match (&frames, stage.in_memory()) {
                 (Some(f), true) => Input::Frames(f),
-                _ => Input::Capture(&data),
+                _ => Input::Capture(&data, args.copying_reader),
             };
             let outcome = match catch_unwind(AssertUnwindSafe(|| {
                 measure(input, stage, args.repeat, args.best)

@@ -1,8 +1,12 @@
 //! The read buffer under the capture parsers: bytes from any `Read`, kept in
 //! one contiguous, growable (but capped) buffer so a whole record or block can
-//! be lent out as a slice without copying.
+//! be lent out as a slice without copying; or a whole capture already in
+//! memory (a mapped file, a received buffer), lent out in place with no copy
+//! at all.
 
 use std::io::{self, Read};
+
+use bytes::Bytes;
 
 /// Outcome of [`InputBuffer::fill`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,12 +27,46 @@ pub(crate) enum Fill {
 /// field costs at most `max_len` bytes of memory.
 pub(crate) struct InputBuffer<R> {
     reader: R,
-    buf: Vec<u8>,
+    buf: Storage,
     start: usize,
     end: usize,
     offset: u64,
     eof: bool,
     max_len: usize,
+}
+
+/// Where the bytes live.
+enum Storage {
+    /// Read from the stream into a buffer of our own.
+    Owned(Vec<u8>),
+    /// The whole input, shared with its owner; never refilled.
+    Shared(Bytes),
+}
+
+impl Storage {
+    #[inline(always)]
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Storage::Owned(v) => v,
+            Storage::Shared(b) => b,
+        }
+    }
+}
+
+impl InputBuffer<io::Empty> {
+    /// The whole input at once: every byte is available from the start and
+    /// records are lent straight out of `data`.
+    pub(crate) fn shared(data: Bytes, max_len: usize) -> Self {
+        InputBuffer {
+            reader: io::empty(),
+            start: 0,
+            end: data.len(),
+            buf: Storage::Shared(data),
+            offset: 0,
+            eof: true,
+            max_len,
+        }
+    }
 }
 
 impl<R: Read> InputBuffer<R> {
@@ -37,7 +75,7 @@ impl<R: Read> InputBuffer<R> {
         let initial = initial.clamp(1, max_len.max(1));
         InputBuffer {
             reader,
-            buf: vec![0; initial],
+            buf: Storage::Owned(vec![0; initial]),
             start: 0,
             end: 0,
             offset: 0,
@@ -55,13 +93,13 @@ impl<R: Read> InputBuffer<R> {
     /// The unconsumed bytes currently buffered.
     #[inline]
     pub(crate) fn data(&self) -> &[u8] {
-        self.buf.get(self.start..self.end).unwrap_or(&[])
+        self.buf.bytes().get(self.start..self.end).unwrap_or(&[])
     }
 
     /// Current buffer size in bytes (for tests and diagnostics).
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
-        self.buf.len()
+        self.buf.bytes().len()
     }
 
     /// Drops `n` bytes from the front (clamped to what is buffered).
@@ -89,7 +127,7 @@ impl<R: Read> InputBuffer<R> {
         }
         self.start = block_end;
         self.offset += block_len as u64;
-        self.buf.get(lo..hi)
+        self.buf.bytes().get(lo..hi)
     }
 
     /// Makes at least `n` unconsumed bytes available, reading as needed.
@@ -109,22 +147,24 @@ impl<R: Read> InputBuffer<R> {
         if n > self.max_len {
             return Ok(Fill::TooLarge);
         }
-        if self.eof {
-            return Ok(Fill::Eof);
-        }
+        // Shared input is whole from the start: it is always at its end.
+        let buf = match &mut self.buf {
+            Storage::Owned(buf) if !self.eof => buf,
+            _ => return Ok(Fill::Eof),
+        };
         // Move the partial record to the front so the free space is contiguous.
         if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
+            buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        if n > self.buf.len() {
+        if n > buf.len() {
             // Grow geometrically, but only because this record needs it.
-            let new_len = n.max(self.buf.len().saturating_mul(2)).min(self.max_len);
-            self.buf.resize(new_len, 0);
+            let new_len = n.max(buf.len().saturating_mul(2)).min(self.max_len);
+            buf.resize(new_len, 0);
         }
         while self.end < n {
-            let space = match self.buf.get_mut(self.end..) {
+            let space = match buf.get_mut(self.end..) {
                 Some(s) if !s.is_empty() => s,
                 _ => break,
             };
@@ -134,7 +174,7 @@ impl<R: Read> InputBuffer<R> {
                     return Ok(Fill::Eof);
                 }
                 // A misbehaving reader may claim more than the slice it got.
-                Ok(k) => self.end = (self.end + k).min(self.buf.len()),
+                Ok(k) => self.end = (self.end + k).min(buf.len()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }

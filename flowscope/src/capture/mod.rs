@@ -42,6 +42,8 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
+pub use bytes::Bytes;
+
 use flowscope_core::{LinkType, PacketView, Timestamp};
 
 use input::{Fill, InputBuffer};
@@ -93,7 +95,7 @@ pub enum CaptureErrorKind {
 }
 
 /// A capture read error, naming the byte offset where the damage starts.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct CaptureError {
     /// What kind of failure.
     pub kind: CaptureErrorKind,
@@ -252,6 +254,19 @@ impl CaptureReader<Box<dyn Read + Send>> {
     }
 }
 
+impl CaptureReader<io::Empty> {
+    /// A reader over a whole capture already in memory (a mapped file, a
+    /// buffer received whole): packets are lent straight out of `data`, with
+    /// no copy and no read calls. Framing, limits, errors and their offsets
+    /// are the same as reading the same bytes from a stream.
+    ///
+    /// `Bytes` can own any buffer (`Bytes::from(vec)`,
+    /// `Bytes::from_owner(mmap)`) without copying it.
+    pub fn from_bytes(data: Bytes) -> Result<Self, CaptureError> {
+        Self::from_input(InputBuffer::shared(data, MAX_BLOCK_LEN))
+    }
+}
+
 impl<R: Read> CaptureReader<R> {
     /// Reads the file header from `r` and detects the format.
     pub fn new(r: R) -> Result<Self, CaptureError> {
@@ -261,7 +276,11 @@ impl<R: Read> CaptureReader<R> {
     /// Like [`CaptureReader::new`] with an initial buffer of `len` bytes
     /// (at least 32; it still grows for larger records, up to [`MAX_BLOCK_LEN`]).
     pub fn with_buffer_len(r: R, len: usize) -> Result<Self, CaptureError> {
-        let mut input = InputBuffer::new(r, len.max(MIN_BUFFER_LEN), MAX_BLOCK_LEN);
+        Self::from_input(InputBuffer::new(r, len.max(MIN_BUFFER_LEN), MAX_BLOCK_LEN))
+    }
+
+    /// Detects the format from the input's first bytes and reads the headers.
+    fn from_input(mut input: InputBuffer<R>) -> Result<Self, CaptureError> {
         let mut stats = CaptureStats::default();
         if input.fill(4).map_err(|e| io_error(e, 0))? != Fill::Ready {
             let n = input.data().len();

@@ -177,6 +177,7 @@ impl Ng {
     }
 }
 
+#[derive(Clone, Debug, PartialEq)]
 struct Got {
     data: Vec<u8>,
     ts: Timestamp,
@@ -207,12 +208,36 @@ fn read_all<R: Read>(mut r: CaptureReader<R>) -> (Vec<Got>, Option<CaptureError>
     }
 }
 
+/// Reads `b` as a stream and, checking it agrees, in place
+/// ([`CaptureReader::from_bytes`]).
 fn read_bytes(b: &[u8]) -> (Vec<Got>, Option<CaptureError>) {
-    read_all(CaptureReader::new(b).expect("header"))
+    let streamed = read_all(CaptureReader::new(b).expect("header"));
+    assert_same_in_place(b, &Ok(streamed.clone()));
+    streamed
+}
+
+/// What a reader over `b` in memory yields: the open error, or the packets
+/// and final error.
+type Outcome = Result<(Vec<Got>, Option<CaptureError>), CaptureError>;
+
+fn read_in_place(b: &[u8]) -> Outcome {
+    CaptureReader::from_bytes(Bytes::copy_from_slice(b)).map(read_all)
+}
+
+/// The in-place reader yields exactly what the stream reader did: the same
+/// packets, and the same error kind at the same offset.
+fn assert_same_in_place(b: &[u8], streamed: &Outcome) {
+    let key = |o: &Outcome| match o {
+        Err(e) => Err((e.kind, e.offset)),
+        Ok((p, e)) => Ok((p.clone(), e.as_ref().map(|e| (e.kind, e.offset)))),
+    };
+    assert_eq!(key(&read_in_place(b)), key(streamed), "in place vs stream");
 }
 
 fn open_err(b: &[u8]) -> CaptureError {
-    match CaptureReader::new(b) {
+    let streamed = CaptureReader::new(b).map(read_all);
+    assert_same_in_place(b, &streamed);
+    match streamed {
         Ok(_) => panic!("expected an error"),
         Err(e) => e,
     }
@@ -773,6 +798,10 @@ fn every_prefix_yields_whole_packets_then_truncation() {
     {
         let packet_ends: Vec<usize> = packet_ends.iter().map(|&i| ends[i]).collect();
         for cut in 0..=file.len() {
+            assert_same_in_place(
+                &file[..cut],
+                &CaptureReader::new(&file[..cut]).map(read_all),
+            );
             let r = CaptureReader::new(&file[..cut]);
             let Ok(r) = r else {
                 assert!(cut < ends[0], "cut at {cut}");
@@ -814,8 +843,9 @@ proptest! {
             file[at % n] ^= x;
         }
         let t = Trickle { data: &file, chunk, interrupt: false };
-        if let Ok(r) = CaptureReader::with_buffer_len(t, 32) {
-            let (p, e) = read_all(r);
+        let streamed = CaptureReader::with_buffer_len(t, 32).map(read_all);
+        assert_same_in_place(&file, &streamed);
+        if let Ok((p, e)) = streamed {
             prop_assert!(p.len() <= 8);
             if let Some(e) = e { prop_assert!(e.offset <= file.len() as u64); }
         }
