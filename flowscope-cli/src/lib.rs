@@ -1,7 +1,10 @@
 //! Shared pieces of the flowscope command-line tools.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod app_events;
+// The one module allowed `unsafe`: mapping a capture file (`--mmap`).
+#[allow(unsafe_code)]
+pub mod input;
 pub mod live;
 pub mod options;
 pub mod replay;

@@ -69,6 +69,21 @@ impl InputBuffer<io::Empty> {
     }
 }
 
+impl<R: Read + Send + 'static> InputBuffer<R> {
+    /// The same buffer reading through a boxed `Read`.
+    pub(crate) fn boxed(self) -> InputBuffer<Box<dyn Read + Send>> {
+        InputBuffer {
+            reader: Box::new(self.reader),
+            buf: self.buf,
+            start: self.start,
+            end: self.end,
+            offset: self.offset,
+            eof: self.eof,
+            max_len: self.max_len,
+        }
+    }
+}
+
 impl<R: Read> InputBuffer<R> {
     /// `initial` bytes of buffer to start with, growing up to `max_len`.
     pub(crate) fn new(reader: R, initial: usize, max_len: usize) -> Self {

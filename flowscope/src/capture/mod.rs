@@ -267,6 +267,22 @@ impl CaptureReader<io::Empty> {
     }
 }
 
+impl<R: Read + Send + 'static> CaptureReader<R> {
+    /// The same reader behind a boxed `Read`, so readers of several kinds
+    /// (in place, a file, standard input) can share one type.
+    pub fn boxed(self) -> CaptureReader<Box<dyn Read + Send>> {
+        CaptureReader {
+            input: self.input.boxed(),
+            format: self.format,
+            state: self.state,
+            fast: self.fast,
+            packets: self.packets,
+            stats: self.stats,
+            finished: self.finished,
+        }
+    }
+}
+
 impl<R: Read> CaptureReader<R> {
     /// Reads the file header from `r` and detects the format.
     pub fn new(r: R) -> Result<Self, CaptureError> {
