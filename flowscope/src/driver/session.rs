@@ -639,18 +639,36 @@ impl<M: 'static> SessionDriver<M> {
     /// After each packet: records the peak and, past the budget, enters
     /// emergency mode and sheds down to the low-water mark. Emergency mode
     /// ends at or below the low-water mark.
+    #[inline]
     fn enforce_budget(&mut self, now: Timestamp, sink: &mut impl FnMut(DriverEvent<'_, M>)) {
         let used = self.memory_used();
         let st = &mut self.mem.stats;
-        st.peak = st.peak.max(used);
-        if used > st.budget {
+        if used > st.peak {
+            st.peak = used;
+        }
+        if used > st.budget || st.in_emergency {
+            self.under_pressure(used, now, sink);
+        }
+    }
+
+    /// The budget was passed (or emergency mode is on): the rare path.
+    #[cold]
+    #[inline(never)]
+    fn under_pressure(
+        &mut self,
+        used: usize,
+        now: Timestamp,
+        sink: &mut impl FnMut(DriverEvent<'_, M>),
+    ) {
+        if used > self.mem.stats.budget {
+            let st = &mut self.mem.stats;
             if !st.in_emergency {
                 st.in_emergency = true;
                 st.emergency_entries += 1;
             }
             self.shed(now, sink);
         }
-        if self.mem.stats.in_emergency && self.memory_used() <= self.mem.stats.low_water {
+        if self.memory_used() <= self.mem.stats.low_water {
             self.mem.stats.in_emergency = false;
         }
     }
