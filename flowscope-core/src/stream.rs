@@ -260,6 +260,15 @@ pub trait SessionParser {
     fn is_poisoned(&self) -> bool {
         false
     }
+
+    /// Heap bytes this parser holds right now: the capacity of its buffers
+    /// and queues, not its own `size_of`. A driver with a memory budget
+    /// reads it after each call into the parser and counts the change, so
+    /// it should be cheap (a few field reads, no walk over the input).
+    /// The default, 0, leaves the parser's buffers out of the accounting.
+    fn memory_used(&self) -> usize {
+        0
+    }
 }
 
 /// Chooses and makes [`SessionParser`]s.
@@ -295,6 +304,12 @@ pub trait DatagramParser {
 
     /// The flow ended at `ts`: emit what is pending (e.g. unanswered queries).
     fn on_close(&mut self, _ts: Timestamp, _out: &mut Emit<'_, Self::Message>) {}
+
+    /// Heap bytes this parser holds right now, as
+    /// [`SessionParser::memory_used`] (default 0: not accounted).
+    fn memory_used(&self) -> usize {
+        0
+    }
 }
 
 /// Chooses and makes [`DatagramParser`]s.

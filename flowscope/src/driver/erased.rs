@@ -25,6 +25,7 @@ pub(crate) trait StreamParserDyn<M>: Send {
     );
     fn on_close(&mut self, ts: Timestamp, out: &mut dyn FnMut(SessionEvent<M>));
     fn is_poisoned(&self) -> bool;
+    fn memory_used(&self) -> usize;
 }
 
 impl<P, M> StreamParserDyn<M> for P
@@ -56,6 +57,9 @@ where
     fn is_poisoned(&self) -> bool {
         SessionParser::is_poisoned(self)
     }
+    fn memory_used(&self) -> usize {
+        SessionParser::memory_used(self)
+    }
 }
 
 /// A datagram parser with its message converted to `M`.
@@ -68,6 +72,7 @@ pub(crate) trait DatagramParserDyn<M>: Send {
         out: &mut dyn FnMut(SessionEvent<M>),
     );
     fn on_close(&mut self, ts: Timestamp, out: &mut dyn FnMut(SessionEvent<M>));
+    fn memory_used(&self) -> usize;
 }
 
 impl<P, M> DatagramParserDyn<M> for P
@@ -86,6 +91,9 @@ where
     }
     fn on_close(&mut self, ts: Timestamp, out: &mut dyn FnMut(SessionEvent<M>)) {
         DatagramParser::on_close(self, ts, &mut |ev| out(ev.map(Into::into)));
+    }
+    fn memory_used(&self) -> usize {
+        DatagramParser::memory_used(self)
     }
 }
 

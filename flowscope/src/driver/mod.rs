@@ -15,6 +15,7 @@
 mod erased;
 #[cfg(feature = "pcap")]
 mod file;
+mod memory;
 mod session;
 #[cfg(test)]
 #[path = "tests.rs"]
@@ -22,7 +23,10 @@ mod session_tests;
 
 #[cfg(feature = "pcap")]
 pub use file::{collect_messages, run_capture, CollectedMessage};
-pub use session::{DriverEvent, SessionConfig, SessionCounters, SessionDriver, SessionInfo};
+pub use memory::{MemoryStats, DEFAULT_MEMORY_BUDGET, LOW_WATER_PERCENT};
+pub use session::{
+    DriverEvent, SessionConfig, SessionCounters, SessionDriver, SessionInfo, PARSER_SHED,
+};
 
 use flowscope_core::{
     Extracted, FlowEvent, FlowExtractor, MalformedReason, PacketAnomalies, PacketView, Skip,

@@ -16,6 +16,7 @@ use flowscope_core::{
 };
 
 use super::erased::{DatagramFactoryDyn, DatagramParserDyn, StreamFactoryDyn, StreamParserDyn};
+use super::memory::{MemoryBudget, MemoryStats, DEFAULT_MEMORY_BUDGET};
 use super::PacketCounters;
 use crate::extract::{ExtractConfig, FiveTupleExtractor};
 use crate::reassembly::defrag::{DefragConfig, DefragOutcome, DefragStats, Defragmenter};
@@ -31,6 +32,10 @@ const PROBE_BYTES: usize = 32;
 /// may start after a preamble (TLS after a SOCKS or STARTTLS exchange, a
 /// stray byte before a hello), as tshark's heuristics also allow.
 const PROBE_CHUNKS: u8 = 8;
+
+/// Reported once per parser the memory budget gave up (the flow's parser
+/// was closed and is no longer fed; the flow itself is still tracked).
+pub const PARSER_SHED: flowscope_core::Anomaly = flowscope_core::Anomaly::new("memory.parser_shed");
 
 /// Everything a [`SessionDriver`] can be tuned with.
 #[derive(Clone, Debug)]
@@ -53,6 +58,25 @@ pub struct SessionConfig {
     /// that flows let go are kept for reuse by later flows, at most this
     /// many heap bytes of them too.
     pub hold_total: usize,
+    /// Memory the driver may hold over all its components together: flows,
+    /// out-of-order bytes, fragments, unclaimed bytes and parser state
+    /// (default [`DEFAULT_MEMORY_BUDGET`], 256 MiB; `usize::MAX` turns it
+    /// off). The per-component caps above still apply. Checked after every
+    /// packet from counters each component keeps (no scan); once passed,
+    /// the driver enters emergency mode and sheds, cheapest loss first,
+    /// until it is down to 90 % of the budget:
+    /// 1. spare buffers kept for reuse (holds, fragment buffers): nothing lost;
+    /// 2. datagrams being defragmented, oldest first;
+    /// 3. out-of-order bytes: each flow's held bytes are delivered at once
+    ///    and the holes before them become gaps;
+    /// 4. bytes held for parsers not chosen yet;
+    /// 5. parsers, the largest first: closed (pending messages emitted),
+    ///    then no longer fed, with the anomaly [`PARSER_SHED`];
+    /// 6. flows, idle the longest first (`EndReason::Evicted`).
+    ///
+    /// Every step is counted in [`MemoryStats`]
+    /// ([`SessionDriver::memory_stats`]).
+    pub memory_budget: usize,
 }
 
 impl Default for SessionConfig {
@@ -65,6 +89,7 @@ impl Default for SessionConfig {
             no_defrag: false,
             hold_per_side: 4 * 1024,
             hold_total: 32 * 1024 * 1024,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         }
     }
 }
@@ -242,6 +267,24 @@ struct HoldBudget {
 }
 
 impl HoldBudget {
+    /// Heap bytes accounted to holds: bytes held now and spare holds.
+    fn accounted(&self) -> usize {
+        self.used.saturating_add(self.spare_bytes)
+    }
+
+    /// Frees the spare holds; returns their heap bytes.
+    fn drop_spare(&mut self) -> usize {
+        self.spare = Vec::new();
+        std::mem::take(&mut self.spare_bytes)
+    }
+
+    /// Gives back what `held` holds and frees it (no reuse).
+    fn discard(&mut self, held: Option<Box<Held>>) {
+        if let Some(h) = held {
+            self.used = self.used.saturating_sub(h.size());
+        }
+    }
+
     /// Gives back what `held` holds, and keeps the hold for reuse.
     fn release(&mut self, held: Option<Box<Held>>) {
         let Some(mut h) = held else { return };
@@ -349,6 +392,24 @@ struct Session<M> {
     parser: ParserSlot<M>,
     /// Bytes no parser has claimed yet (None until needed).
     held: Option<Box<Held>>,
+    /// The parser's memory as last accounted ([`parser_footprint`]).
+    parser_mem: usize,
+}
+
+/// What a flow's parser takes: its own (boxed) size and its heap.
+fn parser_footprint<M>(p: &ParserSlot<M>) -> usize {
+    match p {
+        ParserSlot::Stream(p) => std::mem::size_of_val(&**p).saturating_add(p.memory_used()),
+        ParserSlot::Datagram(p) => std::mem::size_of_val(&**p).saturating_add(p.memory_used()),
+        _ => 0,
+    }
+}
+
+/// Accounts the change in a flow's parser memory since it was last read.
+fn account_parser<M>(parser: &ParserSlot<M>, last: &mut usize, total: &mut usize) {
+    let now = parser_footprint(parser);
+    *total = total.saturating_sub(*last).saturating_add(now);
+    *last = now;
 }
 
 /// Extractor, defragmenter, tracker, reassembler and parsers for one worker.
@@ -372,6 +433,8 @@ pub struct SessionDriver<M> {
     scratch: Vec<u8>,
     /// Bytes held for parsers not chosen yet, over all flows.
     hold: HoldBudget,
+    /// The global memory budget.
+    mem: MemoryBudget,
 }
 
 impl<M: 'static> SessionDriver<M> {
@@ -396,6 +459,7 @@ impl<M: 'static> SessionDriver<M> {
                 spare: Vec::new(),
                 spare_bytes: 0,
             },
+            mem: MemoryBudget::new(config.memory_budget),
         }
     }
 
@@ -423,6 +487,11 @@ impl<M: 'static> SessionDriver<M> {
 
     /// Runs one packet; every event it causes goes to `sink` in order.
     pub fn process(&mut self, pkt: &PacketView<'_>, sink: &mut impl FnMut(DriverEvent<'_, M>)) {
+        self.process_packet(pkt, sink);
+        self.enforce_budget(pkt.ts, sink);
+    }
+
+    fn process_packet(&mut self, pkt: &PacketView<'_>, sink: &mut impl FnMut(DriverEvent<'_, M>)) {
         self.counters.packets += 1;
         self.counters.frame_bytes += u64::from(pkt.wire_len);
         let fragment = match self.extractor.extract(pkt) {
@@ -457,10 +526,19 @@ impl<M: 'static> SessionDriver<M> {
             session_counters,
             reassembly_stats,
             hold,
+            mem,
             ..
         } = self;
         tracker.advance_to(now, &mut |ev| {
-            on_flow_event(ev, sessions, session_counters, reassembly_stats, hold, sink)
+            on_flow_event(
+                ev,
+                sessions,
+                session_counters,
+                reassembly_stats,
+                hold,
+                &mut mem.parsers,
+                sink,
+            )
         });
     }
 
@@ -472,10 +550,19 @@ impl<M: 'static> SessionDriver<M> {
             session_counters,
             reassembly_stats,
             hold,
+            mem,
             ..
         } = self;
         tracker.finish(&mut |ev| {
-            on_flow_event(ev, sessions, session_counters, reassembly_stats, hold, sink)
+            on_flow_event(
+                ev,
+                sessions,
+                session_counters,
+                reassembly_stats,
+                hold,
+                &mut mem.parsers,
+                sink,
+            )
         });
     }
 
@@ -516,6 +603,229 @@ impl<M: 'static> SessionDriver<M> {
     /// Flows with session state now (at most the tracker's `max_flows`).
     pub fn active_sessions(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// The memory budget: what is accounted now, per component, the peak,
+    /// and what emergency mode shed (see [`SessionConfig::memory_budget`]).
+    /// O(1).
+    pub fn memory_stats(&self) -> MemoryStats {
+        let mut s = self.mem.stats;
+        s.flows = flow_bytes::<M>(self.tracker.active_flows(), self.sessions.len());
+        s.reassembly = self.reasm.held_total();
+        s.defrag = self
+            .defrag
+            .as_ref()
+            .map_or(0, Defragmenter::memory_reserved);
+        s.holds = self.hold.accounted();
+        s.parsers = self.mem.parsers;
+        s.used = [s.flows, s.reassembly, s.defrag, s.holds, s.parsers]
+            .into_iter()
+            .fold(0, usize::saturating_add);
+        s
+    }
+
+    /// Memory accounted now: a sum of counters, O(1).
+    fn memory_used(&self) -> usize {
+        accounted::<M>(
+            self.tracker.active_flows(),
+            self.sessions.len(),
+            &self.reasm,
+            self.defrag.as_ref(),
+            &self.hold,
+            self.mem.parsers,
+        )
+    }
+
+    /// After each packet: records the peak and, past the budget, enters
+    /// emergency mode and sheds down to the low-water mark. Emergency mode
+    /// ends at or below the low-water mark.
+    #[inline]
+    fn enforce_budget(&mut self, now: Timestamp, sink: &mut impl FnMut(DriverEvent<'_, M>)) {
+        let used = self.memory_used();
+        let st = &mut self.mem.stats;
+        if used > st.peak {
+            st.peak = used;
+        }
+        if used > st.budget || st.in_emergency {
+            self.under_pressure(used, now, sink);
+        }
+    }
+
+    /// The budget was passed (or emergency mode is on): the rare path.
+    #[cold]
+    #[inline(never)]
+    fn under_pressure(
+        &mut self,
+        used: usize,
+        now: Timestamp,
+        sink: &mut impl FnMut(DriverEvent<'_, M>),
+    ) {
+        if used > self.mem.stats.budget {
+            let st = &mut self.mem.stats;
+            if !st.in_emergency {
+                st.in_emergency = true;
+                st.emergency_entries += 1;
+            }
+            self.shed(now, sink);
+        }
+        if self.memory_used() <= self.mem.stats.low_water {
+            self.mem.stats.in_emergency = false;
+        }
+    }
+
+    /// Sheds, cheapest loss first, until the accounted memory is at or
+    /// below the low-water mark (the order of
+    /// [`SessionConfig::memory_budget`]). Whole-table passes, but only
+    /// here: after one, at least 10 % of the budget must fill again before
+    /// the next.
+    fn shed(&mut self, now: Timestamp, sink: &mut impl FnMut(DriverEvent<'_, M>)) {
+        let target = self.mem.stats.low_water;
+        // 1. Spare buffers: nothing is lost.
+        let mut freed = self.hold.drop_spare();
+        if let Some(d) = self.defrag.as_mut() {
+            freed = freed.saturating_add(d.release_spare());
+        }
+        self.mem.stats.shed_spare_bytes += freed as u64;
+        // 2. Datagrams in progress, oldest first.
+        if let Some(before) = self.defrag.as_ref().map(|d| d.stats().datagrams_shed) {
+            while self.memory_used() > target
+                && self.defrag.as_mut().is_some_and(Defragmenter::shed_oldest)
+            {}
+            let after = self
+                .defrag
+                .as_ref()
+                .map_or(before, |d| d.stats().datagrams_shed);
+            self.mem.stats.shed_datagrams += after.saturating_sub(before);
+        }
+        let Self {
+            tracker,
+            sessions,
+            session_counters,
+            reassembly_stats,
+            reasm,
+            stream_factories,
+            defrag,
+            hold,
+            mem,
+            ..
+        } = self;
+        let n_sessions = sessions.len();
+        let used = |tracker: &FlowTracker<FiveTuple>, hold: &HoldBudget, parsers: usize| {
+            accounted::<M>(
+                tracker.active_flows(),
+                n_sessions,
+                reasm,
+                defrag.as_ref(),
+                hold,
+                parsers,
+            )
+        };
+        // 3. Out-of-order bytes: delivered now, the holes become gaps.
+        for (key, s) in sessions.iter_mut() {
+            if used(tracker, hold, mem.parsers) <= target {
+                return;
+            }
+            let Session {
+                info,
+                ctx,
+                reasm: Some(r),
+                parser,
+                held,
+                parser_mem,
+            } = s
+            else {
+                continue;
+            };
+            if r.buffered_bytes() == 0 {
+                continue;
+            }
+            let key = *key;
+            r.skip_holes(&mut |side, ev| {
+                on_stream_event(
+                    side,
+                    ev,
+                    now,
+                    info,
+                    ctx,
+                    parser,
+                    held,
+                    hold,
+                    stream_factories,
+                    session_counters,
+                    &mut |side, len| {
+                        tracker.note_gap(&key, side, len);
+                    },
+                    sink,
+                )
+            });
+            account_parser(parser, parser_mem, &mut mem.parsers);
+            mem.stats.shed_reassembly += 1;
+        }
+        // 4. Bytes held for parsers not chosen yet.
+        for (_, s) in sessions.iter_mut() {
+            if used(tracker, hold, mem.parsers) <= target {
+                return;
+            }
+            if s.held.is_some() {
+                hold.discard(s.held.take());
+                mem.stats.shed_holds += 1;
+            }
+        }
+        // 5. Parsers, largest first: each round gives up every parser of at
+        // least half the largest one's size, so a few rounds suffice.
+        loop {
+            if used(tracker, hold, mem.parsers) <= target {
+                return;
+            }
+            let largest = sessions
+                .iter_mut()
+                .map(|(_, s)| s.parser_mem)
+                .max()
+                .unwrap_or(0);
+            if largest == 0 {
+                break;
+            }
+            let threshold = (largest / 2).max(1);
+            for (_, s) in sessions.iter_mut() {
+                if used(tracker, hold, mem.parsers) <= target {
+                    return;
+                }
+                if s.parser_mem >= threshold {
+                    shed_parser(s, now, session_counters, sink);
+                    mem.parsers = mem.parsers.saturating_sub(s.parser_mem);
+                    s.parser_mem = 0;
+                    mem.stats.shed_parsers += 1;
+                }
+            }
+        }
+        // 6. Flows, idle the longest first. Their holds go back to the
+        // spare list when they end: freed again at the end.
+        while accounted::<M>(
+            tracker.active_flows(),
+            sessions.len(),
+            reasm,
+            defrag.as_ref(),
+            hold,
+            mem.parsers,
+        ) > target
+        {
+            let evicted = tracker.evict_idlest(&mut |ev| {
+                on_flow_event(
+                    ev,
+                    sessions,
+                    session_counters,
+                    reassembly_stats,
+                    hold,
+                    &mut mem.parsers,
+                    sink,
+                )
+            });
+            if !evicted {
+                break;
+            }
+            mem.stats.shed_flows += 1;
+        }
+        mem.stats.shed_spare_bytes += hold.drop_spare() as u64;
     }
 
     fn defragment(
@@ -597,10 +907,19 @@ impl<M: 'static> SessionDriver<M> {
             stream_factories,
             datagram_factories,
             hold,
+            mem,
             ..
         } = self;
         let outcome = tracker.track(pkt, ex, &mut |ev| {
-            on_flow_event(ev, sessions, session_counters, reassembly_stats, hold, sink)
+            on_flow_event(
+                ev,
+                sessions,
+                session_counters,
+                reassembly_stats,
+                hold,
+                &mut mem.parsers,
+                sink,
+            )
         });
         // A segment with a bad checksum counts for the flow but its bytes
         // are not the stream's (Zeek drops them before any analyzer): an
@@ -627,6 +946,7 @@ impl<M: 'static> SessionDriver<M> {
                                 reasm: None,
                                 parser: ParserSlot::Probing { tries: [0; 2] },
                                 held: None,
+                                parser_mem: 0,
                             },
                         )
                     }
@@ -640,6 +960,7 @@ impl<M: 'static> SessionDriver<M> {
                     reasm: slot,
                     parser,
                     held,
+                    parser_mem,
                 } = session;
                 let r = slot.get_or_insert_with(|| {
                     let mut r = reasm.new_reassembler();
@@ -685,6 +1006,7 @@ impl<M: 'static> SessionDriver<M> {
                     r.flush(FlowSide::Initiator, &mut on_stream);
                     r.flush(FlowSide::Responder, &mut on_stream);
                 }
+                account_parser(parser, parser_mem, &mut mem.parsers);
             }
             (L4Proto::Udp, _) if !payload.is_empty() => {
                 let session = match sessions.find(&ex.key) {
@@ -710,6 +1032,7 @@ impl<M: 'static> SessionDriver<M> {
                                 reasm: None,
                                 parser: ParserSlot::Datagram(f.make(&ctx)),
                                 held: None,
+                                parser_mem: 0,
                             },
                         )
                     }
@@ -727,10 +1050,66 @@ impl<M: 'static> SessionDriver<M> {
                         sink(DriverEvent::Session { info, ts, event })
                     });
                 }
+                account_parser(&session.parser, &mut session.parser_mem, &mut mem.parsers);
             }
             _ => {}
         }
     }
+}
+
+/// Memory live flows take in both tables: the tracker's entry and, for
+/// flows with session state, the session table's slot and index share.
+fn flow_bytes<M>(flows: usize, sessions: usize) -> usize {
+    type Slots<M> = FlowSlots<FiveTuple, Session<M>>;
+    let session = Slots::<M>::slot_bytes().saturating_add(2 * Slots::<M>::bucket_bytes());
+    flows
+        .saturating_mul(FlowTracker::<FiveTuple>::entry_bytes())
+        .saturating_add(sessions.saturating_mul(session))
+}
+
+/// The sum of the budget's components.
+fn accounted<M>(
+    flows: usize,
+    sessions: usize,
+    reasm: &TcpReassemblerFactory,
+    defrag: Option<&Defragmenter>,
+    hold: &HoldBudget,
+    parsers: usize,
+) -> usize {
+    [
+        flow_bytes::<M>(flows, sessions),
+        reasm.held_total(),
+        defrag.map_or(0, Defragmenter::memory_reserved),
+        hold.accounted(),
+        parsers,
+    ]
+    .into_iter()
+    .fold(0, usize::saturating_add)
+}
+
+/// Gives up a flow's parser for memory: it is closed (what it has pending
+/// is emitted), reported with [`PARSER_SHED`], and not fed again.
+fn shed_parser<M>(
+    s: &mut Session<M>,
+    ts: Timestamp,
+    counters: &mut SessionCounters,
+    sink: &mut impl FnMut(DriverEvent<'_, M>),
+) {
+    let parser = std::mem::replace(&mut s.parser, ParserSlot::Idle);
+    let info = &s.info;
+    let mut out = |event: SessionEvent<M>| {
+        count_event(counters, &event);
+        sink(DriverEvent::Session { info, ts, event })
+    };
+    match parser {
+        ParserSlot::Stream(mut p) => p.on_close(ts, &mut out),
+        ParserSlot::Datagram(mut p) => p.on_close(ts, &mut out),
+        _ => {}
+    }
+    out(SessionEvent::Anomaly {
+        side: None,
+        anomaly: PARSER_SHED,
+    });
 }
 
 fn session_info(
@@ -1061,6 +1440,7 @@ fn on_flow_event<M>(
     counters: &mut SessionCounters,
     reassembly_stats: &mut ReassemblyStats,
     budget: &mut HoldBudget,
+    parser_bytes: &mut usize,
     sink: &mut impl FnMut(DriverEvent<'_, M>),
 ) {
     let FlowEvent::Ended(rec) = ev else {
@@ -1074,6 +1454,7 @@ fn on_flow_event<M>(
         Some(s) => {
             // Holes found by the final flush still belong in the record.
             let mut rec = *rec;
+            *parser_bytes = parser_bytes.saturating_sub(s.parser_mem);
             let app_proto = close_session(s, &mut rec, counters, reassembly_stats, budget, sink);
             sink(DriverEvent::Flow {
                 event: &FlowEvent::Ended(rec),
@@ -1101,6 +1482,7 @@ fn close_session<M>(
         mut parser,
         reasm,
         mut held,
+        parser_mem: _,
     } = s;
     let ts = rec.stats.last;
     if let Some(mut r) = reasm {

@@ -1106,3 +1106,282 @@ fn hold_past_the_global_budget_is_given_up_and_counted() {
     // Flows that end unparsed give their hold back.
     assert_eq!(h.d.held_bytes(), 0);
 }
+
+// ======================================================================
+// The global memory budget (SessionConfig::memory_budget)
+
+fn budget_config(budget: usize) -> SessionConfig {
+    SessionConfig {
+        memory_budget: budget,
+        ..SessionConfig::default()
+    }
+}
+
+/// A driver with no parsers: only flows, reassembly, defragmentation.
+fn bare_harness(cfg: SessionConfig) -> Harness {
+    Harness {
+        defrag: !cfg.no_defrag,
+        d: SessionDriver::new(cfg),
+        log: Vec::new(),
+        now: Timestamp::from_secs_nanos(1_000, 0),
+    }
+}
+
+/// `len` bytes of a client stream, `offset` bytes after its first.
+fn client_seg(c: &Conn, offset: u32, payload: &[u8]) -> Vec<u8> {
+    c.c2s(C_ISN + 1 + offset, S_ISN + 1, PSH | ACK, payload)
+}
+
+#[test]
+fn memory_components_count_what_is_held_and_return_to_zero() {
+    let mut h = Harness::new();
+    let m0 = h.d.memory_stats();
+    assert_eq!(m0.budget, super::DEFAULT_MEMORY_BUDGET);
+    // 90 % of 256 MiB, rounded down.
+    assert_eq!(m0.low_water, (256u64 << 20) as usize * 9 / 10);
+    assert_eq!(m0.used, 0);
+
+    // Flow 1: 3 000 bytes held out of order behind a 1-byte hole.
+    let a = Conn::new(41000, 9000);
+    a.handshake(&mut h);
+    let one_flow = h.d.memory_stats().flows;
+    assert!(one_flow > 0);
+    h.feed(&client_seg(&a, 1, &[b'x'; 3000]));
+    let m = h.d.memory_stats();
+    assert_eq!(m.reassembly, 3000, "payload bytes held, exactly");
+    assert_eq!(m.parsers, 0, "no parser chosen");
+
+    // Flow 2: an HTTP head in progress; the parser buffers its 1 000 bytes.
+    let b = Conn::new(41001, 80);
+    b.handshake(&mut h);
+    let m = h.d.memory_stats();
+    assert_eq!(m.flows, 2 * one_flow, "linear in live flows");
+    let mut head = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
+    head.resize(1000, b'a');
+    h.feed(&client_seg(&b, 0, &head));
+    let m = h.d.memory_stats();
+    let http_size = std::mem::size_of::<crate::proto::http::HttpParser>();
+    assert!(
+        m.parsers >= http_size + 1000,
+        "the parser's own size and its 1 000-byte head buffer: {m:?}"
+    );
+    assert_eq!(
+        m.used,
+        m.flows + m.reassembly + m.defrag + m.holds + m.parsers
+    );
+    assert!(m.peak >= m.used);
+    h.finish();
+    // Every flow ended: nothing is left accounted to flows, out-of-order
+    // bytes or parsers (no drift in the deltas).
+    let m = h.d.memory_stats();
+    assert_eq!((m.flows, m.reassembly, m.parsers), (0, 0, 0), "{m:?}");
+    assert_eq!(m.emergency_entries, 0);
+    assert_eq!(m.shed_total(), 0);
+}
+
+#[test]
+fn budget_sheds_oldest_datagram_first() {
+    // Three first fragments of UDP datagrams that never complete. The
+    // budget fits two and a half datagrams' buffers.
+    let frag = |id: u16| {
+        let dgram = udp(&V4_B, &V4_A, 7, 9999, &[0u8; 2000]);
+        eth(
+            MAC_A,
+            MAC_B,
+            0x0800,
+            &ipv4_frag(V4_B, V4_A, 17, id, v4_frag_word(0, true), &dgram[..1000]),
+        )
+    };
+    let mut probe = bare_harness(SessionConfig::default());
+    probe.feed(&frag(1));
+    let one = probe.d.memory_stats().defrag;
+    assert!(one >= 1000, "at least the fragment's bytes: {one}");
+
+    let mut h = bare_harness(budget_config(one * 5 / 2));
+    h.feed(&frag(1));
+    h.feed(&frag(2));
+    assert_eq!(h.d.memory_stats().emergency_entries, 0);
+    h.feed(&frag(3));
+    let m = h.d.memory_stats();
+    assert_eq!(m.emergency_entries, 1, "{m:?}");
+    assert_eq!(m.shed_datagrams, 1, "{m:?}");
+    assert!(m.used <= m.low_water && !m.in_emergency, "{m:?}");
+    let ds = h.d.defrag_stats();
+    assert_eq!((ds.shed, ds.datagrams_shed, ds.held_now), (1, 1, 2));
+    assert_eq!(ds.fragments, ds.accounted());
+    // Nothing past step 2 was needed.
+    assert_eq!((m.shed_reassembly, m.shed_parsers, m.shed_flows), (0, 0, 0));
+    // Datagram 1 was the one shed: datagram 3's second fragment completes
+    // it, datagram 1's completes nothing.
+    let tail = |id: u16| {
+        let dgram = udp(&V4_B, &V4_A, 7, 9999, &[0u8; 2000]);
+        eth(
+            MAC_A,
+            MAC_B,
+            0x0800,
+            &ipv4_frag(
+                V4_B,
+                V4_A,
+                17,
+                id,
+                v4_frag_word(1000, false),
+                &dgram[1000..],
+            ),
+        )
+    };
+    h.feed(&tail(3));
+    assert_eq!(h.d.defrag_stats().datagrams_completed, 1);
+    h.feed(&tail(1));
+    assert_eq!(h.d.defrag_stats().datagrams_completed, 1);
+    h.advance(Duration::from_secs(60));
+    h.finish();
+}
+
+#[test]
+fn budget_turns_held_out_of_order_bytes_into_gaps() {
+    // Two flows each hold 2 000 bytes behind a 1-byte hole; the budget
+    // passes with the second one's. Shedding delivers the first flow's
+    // held bytes (no parser here) after a 1-byte gap; nothing else is shed.
+    let (a, b) = (Conn::new(41010, 9000), Conn::new(41011, 9000));
+    let run = |h: &mut Harness| {
+        a.handshake(h);
+        b.handshake(h);
+        h.feed(&client_seg(&a, 1, &[b'a'; 2000]));
+    };
+    let mut probe = bare_harness(SessionConfig::default());
+    run(&mut probe);
+    let base = probe.d.memory_stats().used;
+    assert_eq!(probe.d.memory_stats().reassembly, 2000);
+
+    let mut h = bare_harness(budget_config(base + 1000));
+    run(&mut h);
+    assert!(h.log.iter().all(|e| !matches!(e, Ev::Gap { .. })));
+    h.feed(&client_seg(&b, 1, &[b'b'; 2000]));
+    let m = h.d.memory_stats();
+    assert_eq!((m.emergency_entries, m.shed_reassembly), (1, 1), "{m:?}");
+    assert_eq!(m.reassembly, 2000, "one flow's bytes are still held");
+    assert!(m.used <= m.low_water, "{m:?}");
+    assert_eq!((m.shed_holds, m.shed_parsers, m.shed_flows), (0, 0, 0));
+    let gaps: Vec<_> = h
+        .log
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Gap { side, len } => Some((*side, *len)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gaps, vec![(FlowSide::Initiator, 1)]);
+    h.finish();
+    // The hole is in one flow's record, as a gap found by reassembly is.
+    let missed: Vec<u64> = h
+        .ended()
+        .iter()
+        .map(|(r, _)| r.stats.initiator.missed_bytes)
+        .collect();
+    assert!(missed.contains(&1), "{missed:?}");
+}
+
+#[test]
+fn budget_drops_bytes_held_for_a_parser_not_chosen_yet() {
+    // The client's "PING" chunk is held until the server's reply decides;
+    // the budget passes while it is held, and no earlier step frees enough.
+    let c = Conn::new(41020, 7000);
+    let mut probe = pong_harness(SessionConfig::default());
+    c.handshake(&mut probe);
+    let base = probe.d.memory_stats().used;
+
+    let mut h = pong_harness(budget_config(base + 100));
+    c.handshake(&mut h);
+    h.feed(&c.c2s(C_ISN + 1, S_ISN + 1, PSH | ACK, &[b'P'; 400]));
+    let m = h.d.memory_stats();
+    assert_eq!((m.emergency_entries, m.shed_holds), (1, 1), "{m:?}");
+    assert_eq!(h.d.held_bytes(), 0);
+    assert_eq!((m.shed_parsers, m.shed_flows), (0, 0), "{m:?}");
+    let t = h.feed(&c.s2c(S_ISN + 1, C_ISN + 401, PSH | ACK, b"PONG!"));
+    // The parser starts without the client's dropped bytes.
+    assert_eq!(fed(&h), vec![(FlowSide::Responder, b"PONG!".to_vec(), t)]);
+    h.finish();
+}
+
+#[test]
+fn budget_gives_up_the_largest_parser_first() {
+    // Two HTTP heads in progress: 200 bytes on flow a, then 6 000 on flow
+    // b. The budget passes with b's; b's parser (the largest) is given up,
+    // a's goes on and still parses its request.
+    let (a, b) = (Conn::new(41030, 80), Conn::new(41031, 80));
+    let head = |n: usize| {
+        let mut v = b"GET /a HTTP/1.1\r\nX-Long: ".to_vec();
+        v.resize(n, b'a');
+        v
+    };
+    let setup = |h: &mut Harness| {
+        a.handshake(h);
+        b.handshake(h);
+        h.feed(&client_seg(&a, 0, &head(200)));
+    };
+    let mut probe = Harness::new();
+    setup(&mut probe);
+    let base = probe.d.memory_stats().used;
+
+    let mut h = Harness::with_config(budget_config(base + 3000));
+    setup(&mut h);
+    h.feed(&client_seg(&b, 0, &head(6000)));
+    let m = h.d.memory_stats();
+    assert_eq!((m.emergency_entries, m.shed_parsers), (1, 1), "{m:?}");
+    assert_eq!(m.shed_flows, 0, "{m:?}");
+    assert!(m.used <= m.low_water, "{m:?}");
+    assert_eq!(
+        h.anomalies()
+            .iter()
+            .filter(|c| **c == super::PARSER_SHED.code)
+            .count(),
+        1
+    );
+    // Flow a's parser is intact: its head completes into a transaction.
+    h.feed(&client_seg(&a, 200, b"\r\n\r\n"));
+    h.feed(&a.s2c(
+        S_ISN + 1,
+        C_ISN + 205,
+        PSH | ACK,
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+    ));
+    let txs = h.http();
+    assert_eq!(txs.len(), 1, "{:?}", h.log);
+    assert_eq!(txs[0].request.as_ref().unwrap().uri, "/a");
+    h.finish();
+    // Both flows still carry "http" in their records.
+    assert!(h.ended().iter().all(|(_, p)| *p == Some("http")));
+}
+
+#[test]
+fn budget_evicts_the_longest_idle_flows_first() {
+    // UDP flows with no parser: only flow memory, so only step 6 helps.
+    // The budget holds ten flows; twenty arrive.
+    let flow = |port: u16| {
+        eth_ab(
+            0x0800,
+            &ipv4(V4_A, V4_B, 17, &udp(&V4_A, &V4_B, port, 9999, b"x")),
+        )
+    };
+    let mut probe = bare_harness(SessionConfig::default());
+    probe.feed(&flow(1));
+    let one = probe.d.memory_stats().flows;
+
+    let budget = 10 * one;
+    let mut h = bare_harness(budget_config(budget));
+    for p in 1..=20u16 {
+        h.feed(&flow(p));
+        let m = h.d.memory_stats();
+        assert!(m.used <= budget, "{m:?}");
+    }
+    let m = h.d.memory_stats();
+    let t = h.d.tracker_stats();
+    assert!(m.shed_flows >= 10, "{m:?}");
+    assert_eq!(t.ended_evicted, m.shed_flows);
+    assert!(m.emergency_entries >= 1);
+    // Idle the longest first: the flows still live are the newest.
+    let evicted_ports: Vec<u16> = h.ended().iter().map(|(r, _)| r.key.lo_port).collect();
+    let n = evicted_ports.len() as u16;
+    assert_eq!(evicted_ports, (1..=n).collect::<Vec<_>>());
+    h.finish();
+}

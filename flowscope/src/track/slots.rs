@@ -301,6 +301,14 @@ impl<K: TrackedKey, V> FlowSlots<K, V> {
             .map(|(i, _)| i as SlotId)
     }
 
+    /// Every flow, mutably, in slot order (for rare whole-table passes,
+    /// such as shedding memory; never per packet).
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> + '_ {
+        self.slots
+            .iter_mut()
+            .filter_map(|s| s.entry.as_mut().map(|(k, v)| (&*k, v)))
+    }
+
     /// Bytes the index spends per bucket.
     pub(crate) const fn bucket_bytes() -> usize {
         core::mem::size_of::<Bucket>()

@@ -177,6 +177,17 @@ impl<K: TrackedKey> FlowTracker<K> {
         self.slots.len()
     }
 
+    /// Ends the flow idle the longest (`EndReason::Evicted`, counted in
+    /// `ended_evicted`), as a full table does, to give memory back under a
+    /// budget. False when the table is empty.
+    pub fn evict_idlest(&mut self, sink: &mut impl FnMut(&FlowEvent<K>)) -> bool {
+        if self.slots.len() == 0 {
+            return false;
+        }
+        self.evict_one(sink);
+        true
+    }
+
     /// Memory one flow takes in the table: its slot (key, state and a
     /// generation number), two index buckets (the index is kept at most half
     /// full; just after it doubles, four) and its one timer-queue entry. Not

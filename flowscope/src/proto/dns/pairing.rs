@@ -39,6 +39,11 @@ impl PendingQueries {
         }
     }
 
+    /// Heap bytes of the queue (its capacity).
+    pub fn heap_bytes(&self) -> usize {
+        self.queue.capacity() * std::mem::size_of::<Pending>()
+    }
+
     /// Records a query.
     pub fn query(&mut self, m: &DnsMessage) -> Recorded {
         let p = Pending {

@@ -55,6 +55,11 @@ impl DnsSession {
         }
     }
 
+    /// Heap bytes of the per-flow state (the pending-query queue).
+    pub fn heap_bytes(&self) -> usize {
+        self.pending.heap_bytes()
+    }
+
     /// One whole message from `side`.
     pub fn message(
         &mut self,

@@ -161,4 +161,12 @@ impl SessionParser for DnsTcpParser {
     fn is_poisoned(&self) -> bool {
         self.poisoned
     }
+
+    /// Both sides' framing buffers (capacity) and the pending queries.
+    fn memory_used(&self) -> usize {
+        self.framers
+            .iter()
+            .map(|f| f.buf.capacity())
+            .fold(self.session.heap_bytes(), usize::saturating_add)
+    }
 }

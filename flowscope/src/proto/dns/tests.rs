@@ -692,3 +692,16 @@ fn agrees_with_simple_dns_encoder() {
     );
     assert_eq!(d.answers[2].data, DnsRdata::A(Ipv4Addr::new(192, 0, 2, 7)));
 }
+
+#[test]
+fn tcp_memory_used_counts_an_unfinished_message() {
+    // A length prefix announcing 1 000 bytes (RFC 1035 §4.2.2) and 600 of
+    // them: the framer holds 602 bytes.
+    let mut p = DnsTcpParser::new(&DnsConfig::default());
+    assert_eq!(SessionParser::memory_used(&p), 0);
+    let mut part = 1000u16.to_be_bytes().to_vec();
+    part.resize(602, 0);
+    p.on_data(FlowSide::Initiator, &part, ts(1), &mut |_| {});
+    assert_eq!(p.buffered_bytes(), 602);
+    assert!(SessionParser::memory_used(&p) >= 602);
+}

@@ -42,4 +42,9 @@ impl DatagramParser for DnsUdpParser {
     fn on_close(&mut self, _ts: Timestamp, out: &mut Emit<'_, DnsMessage>) {
         self.session.close(out);
     }
+
+    /// The pending-query queue (capacity).
+    fn memory_used(&self) -> usize {
+        self.session.heap_bytes()
+    }
 }

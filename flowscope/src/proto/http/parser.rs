@@ -852,4 +852,23 @@ impl SessionParser for HttpParser {
     fn is_poisoned(&self) -> bool {
         self.mode == Mode::Poisoned
     }
+
+    /// Capacities of both head buffers, the kept heads, the pending
+    /// queue and the 1xx lists.
+    fn memory_used(&self) -> usize {
+        let pending = self.pending.capacity() * std::mem::size_of::<Pending>();
+        let interim =
+            (self.interim.capacity() + self.open_interim.capacity()) * std::mem::size_of::<u16>();
+        [
+            self.req.buf.capacity(),
+            self.resp.buf.capacity(),
+            self.req_heads.capacity(),
+            self.open_req_head.capacity(),
+            self.resp_head.capacity(),
+            pending,
+            interim,
+        ]
+        .into_iter()
+        .fold(0, usize::saturating_add)
+    }
 }

@@ -648,3 +648,17 @@ proptest! {
         prop_assert_eq!(r.txs.iter().map(key).collect::<Vec<_>>(), whole.txs.iter().map(key).collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn memory_used_counts_the_head_buffer_and_is_freed_at_close() {
+    let mut p = HttpParser::default();
+    let mut r = Run::default();
+    assert_eq!(SessionParser::memory_used(&p), 0, "nothing allocated yet");
+    // A head cut after 3 000 bytes is buffered whole (no CRLF CRLF yet).
+    let mut head = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
+    head.resize(3000, b'a');
+    feed(&mut p, &mut r, &[(FlowSide::Initiator, &head)]);
+    assert!(SessionParser::memory_used(&p) >= 3000);
+    close(&mut p, &mut r);
+    assert_eq!(SessionParser::memory_used(&p), 0, "every buffer released");
+}

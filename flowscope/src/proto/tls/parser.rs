@@ -109,4 +109,11 @@ impl SessionParser for TlsParser {
     fn is_poisoned(&self) -> bool {
         self.initiator.is_stopped() && self.responder.is_stopped()
     }
+
+    /// Both sides' handshake reassembly buffers (capacity).
+    fn memory_used(&self) -> usize {
+        self.initiator
+            .heap_bytes()
+            .saturating_add(self.responder.heap_bytes())
+    }
 }

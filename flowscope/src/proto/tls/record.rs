@@ -131,6 +131,11 @@ impl Side {
         self.buf.len()
     }
 
+    /// Heap bytes of the reassembly buffer (its capacity).
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// In-order bytes of this side.
     pub(super) fn feed(&mut self, mut data: &[u8], sh: &mut Shared<'_, '_>) {
         while !data.is_empty() {

@@ -380,3 +380,18 @@ proptest! {
         prop_assert!(p.buffered_bytes() <= 2 * 256);
     }
 }
+
+#[test]
+fn memory_used_counts_a_handshake_message_in_progress() {
+    // A 20 000-byte ClientHello (RFC 8446 §4: type 1, 24-bit length) in
+    // records of 16 384 bytes: after the first record its first 16 380
+    // body bytes are collected, at least that much buffer.
+    let body = vec![0u8; 20_000];
+    let bytes = records(22, &handshake(1, &body), 16_384);
+    let first = &bytes[..5 + 16_384];
+    let mut p = TlsParser::default();
+    assert_eq!(SessionParser::memory_used(&p), 0);
+    p.on_data(FlowSide::Initiator, first, Timestamp::ZERO, &mut |_| {});
+    assert_eq!(p.buffered_bytes(), 16_380);
+    assert!(SessionParser::memory_used(&p) >= 16_380);
+}

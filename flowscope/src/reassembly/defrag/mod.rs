@@ -187,6 +187,11 @@ pub struct DefragStats {
     pub malformed: u64,
     /// Buffer bytes reserved now (see [`DefragConfig::max_memory`]).
     pub memory_reserved: u64,
+    /// Fragments thrown away with their datagram to bring a driver's
+    /// global memory budget back down ([`Defragmenter::shed_oldest`]).
+    pub shed: u64,
+    /// Datagrams in progress thrown away that way.
+    pub datagrams_shed: u64,
 }
 
 impl DefragStats {
@@ -203,6 +208,7 @@ impl DefragStats {
             + self.dropped_table_full
             + self.dropped_memory
             + self.malformed
+            + self.shed
     }
 }
 
@@ -254,6 +260,38 @@ impl Defragmenter {
         let mut s = self.stats;
         s.memory_reserved = self.table.reserved() as u64;
         s
+    }
+
+    /// Buffer bytes reserved now, live and spare (O(1); the same as
+    /// [`DefragStats::memory_reserved`]).
+    pub fn memory_reserved(&self) -> usize {
+        self.table.reserved()
+    }
+
+    /// Frees the buffers kept for reuse by finished datagrams; returns the
+    /// bytes released. Nothing in progress is lost. O(datagram slots).
+    pub fn release_spare(&mut self) -> usize {
+        self.table.release_spare()
+    }
+
+    /// Throws away the datagram that would expire first (the oldest), with
+    /// its buffers: its fragments are counted in [`DefragStats::shed`].
+    /// False when no datagram is held. For a memory budget under pressure.
+    pub fn shed_oldest(&mut self) -> bool {
+        let Some(i) = self.table.oldest() else {
+            return false;
+        };
+        if let Some(e) = self.table.get(i) {
+            if e.state == State::Live {
+                let frags = u64::from(e.frags);
+                self.stats.shed += frags;
+                self.stats.held_now = self.stats.held_now.saturating_sub(frags);
+                self.stats.datagrams_shed += 1;
+                self.stats.datagrams_held_now = self.stats.datagrams_held_now.saturating_sub(1);
+            }
+        }
+        self.table.discard(i);
+        true
     }
 
     /// Expires the datagrams whose timeout has passed at `now`.

@@ -305,9 +305,14 @@ impl Table {
         self.reserved.saturating_add(grow) <= self.max_memory
     }
 
-    /// Drops the buffers of entries that are not live. O(entries), but only
-    /// runs when there is spare capacity to win back.
-    fn release_spare(&mut self) {
+    /// Drops the buffers of entries that are not live; returns the bytes
+    /// released. O(entries), but only runs when there is spare capacity to
+    /// win back.
+    pub(super) fn release_spare(&mut self) -> usize {
+        if self.spare == 0 {
+            return 0;
+        }
+        let before = self.reserved;
         for e in &mut self.entries {
             if e.state != State::Live {
                 let cap = e.capacity();
@@ -318,6 +323,27 @@ impl Table {
             }
         }
         self.spare = 0;
+        before.saturating_sub(self.reserved)
+    }
+
+    /// The entry that expires first (live or dead), if any.
+    pub(super) fn oldest(&self) -> Option<u32> {
+        self.get(self.head).map(|_| self.head)
+    }
+
+    /// Frees entry `i` and its buffers at once (nothing kept as spare).
+    pub(super) fn discard(&mut self, i: u32) {
+        self.remove(i);
+        let Some(e) = self.entries.get_mut(i as usize) else {
+            return;
+        };
+        // `remove` (or an earlier `kill`) counted its capacity as spare.
+        let cap = e.capacity();
+        e.data = Vec::new();
+        e.header = Vec::new();
+        e.received.release();
+        self.reserved = self.reserved.saturating_sub(cap);
+        self.spare = self.spare.saturating_sub(cap);
     }
 }
 

@@ -95,6 +95,20 @@ impl TcpReassembler {
         self.side(side).held_pieces()
     }
 
+    /// Delivers everything held on both sides now, each hole before held
+    /// bytes reported as a [`StreamEvent::Gap`]; the streams go on (unlike
+    /// [`Reassembler::flush`], a FIN seen is not treated as the end).
+    /// Frees all held bytes: what a memory budget under pressure asks for,
+    /// losing only the bytes that had not arrived. Returns the bytes freed.
+    pub fn skip_holes(&mut self, out: &mut dyn FnMut(FlowSide, StreamEvent<'_>)) -> usize {
+        let before = self.buffered_bytes();
+        for side in [FlowSide::Initiator, FlowSide::Responder] {
+            let (s, mut env) = self.parts(side);
+            s.skip_holes(&mut env, &mut |ev: StreamEvent<'_>| out(side, ev));
+        }
+        before.saturating_sub(self.buffered_bytes())
+    }
+
     fn side(&self, side: FlowSide) -> &SideAssembler {
         match side {
             FlowSide::Initiator => &self.initiator,

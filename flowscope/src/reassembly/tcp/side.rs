@@ -246,15 +246,26 @@ impl SideAssembler {
         if self.stopped {
             return;
         }
+        self.skip_holes(env, out);
+        if let Some(fin) = self.fin {
+            self.skip_to(fin, env, out);
+        }
+    }
+
+    /// Gives up on the holes before the held pieces: each hole becomes a
+    /// gap and the held bytes are delivered, so nothing stays held. The
+    /// stream goes on after them (bytes for the holes that still come are
+    /// retransmissions). What a flush does, without ending the stream.
+    pub(super) fn skip_holes(&mut self, env: &mut Env<'_>, out: &mut Sink<'_>) {
+        if self.stopped {
+            return;
+        }
         loop {
             self.drain(env, out);
             let Some(&k) = self.held.keys().next() else {
                 break;
             };
             self.skip_to(k, env, out);
-        }
-        if let Some(fin) = self.fin {
-            self.skip_to(fin, env, out);
         }
     }
 

@@ -725,3 +725,47 @@ fn reassembler_and_factory_are_send() {
     is_send::<TcpReassembler>();
     is_send::<TcpReassemblerFactory>();
 }
+
+#[test]
+fn skip_holes_delivers_held_bytes_after_gaps_and_frees_them() {
+    // ISN 100: data starts at 101. Bytes 2..5 and 8..10 arrive, 0..2 and
+    // 5..8 never do: skipping the holes gives gap 0+2, data 2..5, gap 5+3,
+    // data 8..10, and nothing stays held; the stream goes on at 10.
+    let f = TcpReassemblerFactory::default();
+    let mut r = f.new_reassembler();
+    let mut rec = Rec::default();
+    let t = Timestamp::from_nanos(1);
+    let syn = TcpSegment::new(t, 100, TcpFlags(TcpFlags::SYN), &[]);
+    r.segment(I, &syn, &mut |s, e| rec.push(s, e));
+    r.segment(
+        I,
+        &TcpSegment::new(t, 103, TcpFlags(0), b"cde"),
+        &mut |s, e| rec.push(s, e),
+    );
+    r.segment(
+        I,
+        &TcpSegment::new(t, 109, TcpFlags(0), b"ij"),
+        &mut |s, e| rec.push(s, e),
+    );
+    assert_eq!((r.buffered_bytes(), f.held_total()), (5, 5));
+    let freed = r.skip_holes(&mut |s, e| rec.push(s, e));
+    assert_eq!(freed, 5);
+    assert_eq!((r.buffered_bytes(), f.held_total()), (0, 0));
+    assert_eq!(
+        rec.init,
+        vec![
+            Ev::Gap(0, 2),
+            Ev::Data(2, b"cde".to_vec()),
+            Ev::Gap(5, 3),
+            Ev::Data(8, b"ij".to_vec()),
+        ]
+    );
+    // Not an end: the next in-order byte (offset 10 = seq 111) is delivered.
+    r.segment(
+        I,
+        &TcpSegment::new(t, 111, TcpFlags(0), b"k"),
+        &mut |s, e| rec.push(s, e),
+    );
+    assert_eq!(rec.init.last(), Some(&Ev::Data(10, b"k".to_vec())));
+    assert!(rec.broken.is_none(), "{:?}", rec.broken);
+}
