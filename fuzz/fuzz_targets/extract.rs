@@ -1,11 +1,13 @@
 //! Every extractor (5-tuple, IP pair, MAC pair) on one arbitrary frame of
 //! any link type the extractor supports (the first byte picks it and the
 //! options). Asserts that `extract_into` over a reused result agrees with
-//! `extract`, and that the payload range lies inside the frame.
+//! `extract`, that the payload range lies inside the frame, and that the
+//! 5-tuple extractor's fast path gives exactly what its general layer walk
+//! (`extract_general`) gives.
 #![no_main]
 
 use flowscope::extract::{ExtractConfig, FiveTupleExtractor, IpPairExtractor, MacPairExtractor};
-use flowscope_core::{Extracted, FlowExtractor, PacketView};
+use flowscope_core::{Extracted, FiveTuple, FlowExtractor, PacketView};
 use flowscope_fuzz::frame_view;
 use libfuzzer_sys::fuzz_target;
 
@@ -48,6 +50,33 @@ where
     }
 }
 
+/// Every observable field of a 5-tuple result (`Extracted` has no `PartialEq`).
+fn fields(e: &Extracted<FiveTuple>) -> impl PartialEq + core::fmt::Debug {
+    (
+        e.key,
+        e.orientation,
+        e.l4,
+        e.tcp,
+        e.ip_version,
+        e.ip_len,
+        e.payload_wire_len,
+        e.payload,
+        e.encap,
+        e.checksum,
+        e.first_fragment,
+        e.anomalies,
+    )
+}
+
+/// The fast path (`extract`, which tries it first) against the general walk.
+fn fast_equals_general(ex: &FiveTupleExtractor, view: &PacketView<'_>) {
+    match (ex.extract(view), ex.extract_general(view)) {
+        (Ok(f), Ok(g)) => assert_eq!(fields(&f), fields(&g)),
+        (Err(f), Err(g)) => assert_eq!(f, g),
+        (f, g) => panic!("fast {f:?} vs general {g:?}"),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let input = frame_view(data);
     let mut cfg = ExtractConfig::default();
@@ -57,6 +86,7 @@ fuzz_target!(|data: &[u8]| {
     let pair = IpPairExtractor::new(cfg.clone());
     let mac = MacPairExtractor::new(cfg.clone());
     let _ = flowscope::extract::decode(&input.view, &cfg, &mut Default::default());
+    fast_equals_general(&five, &input.view);
     // Run twice: the second pass reuses the first pass's result as the
     // `extract_into` target (the reuse path the pipelines take).
     let (mut r5, mut rp, mut rm) = (None, None, None);

@@ -6,6 +6,9 @@
 //! link header (`decode::link_start`) → shims (`shim`: Ethernet, VLAN, MPLS,
 //! PPPoE, PPP) → IP (`ip`) → tunnels (`tunnel`, back to a shim or IP) →
 //! transport (`transport`), optionally checksums (`checksum`).
+//! [`FiveTupleExtractor`] first tries a straight-line fast path (`fast`) for
+//! plain Ethernet/VLAN/raw/cooked IPv4 or IPv6 TCP and UDP frames, with the
+//! same result as the walk; anything else goes to the walk.
 //!
 //! Supported link types: Ethernet, raw IP (101, 12, 14, 228, 229), BSD
 //! null/loopback (0, 108), Linux cooked v1/v2 (113, 276), PPP (9) and Cisco
@@ -30,6 +33,7 @@ mod addr;
 mod bytes;
 mod checksum;
 mod decode;
+mod fast;
 mod ip;
 mod shim;
 mod transport;
@@ -93,27 +97,21 @@ impl FiveTupleExtractor {
     pub fn new(config: ExtractConfig) -> Self {
         FiveTupleExtractor { config }
     }
-}
 
-impl FlowExtractor for FiveTupleExtractor {
-    type Key = FiveTuple;
-    #[inline(always)]
-    fn extract(&self, pkt: &PacketView<'_>) -> Result<Extracted<FiveTuple>, Skip> {
-        let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-        let blank = FiveTuple {
-            lo_addr: any,
-            hi_addr: any,
-            lo_port: 0,
-            hi_port: 0,
-            proto: 0,
-        };
-        extract_with(pkt, &self.config, blank, |d| {
+    /// [`FlowExtractor::extract`] through the general layer walk only,
+    /// bypassing the fast path (for differential tests and fuzzing: both
+    /// must give the same result).
+    #[doc(hidden)]
+    pub fn extract_general(&self, pkt: &PacketView<'_>) -> Result<Extracted<FiveTuple>, Skip> {
+        extract_with(pkt, &self.config, blank_five_tuple(), |d| {
             d.addrs.five_tuple(d.sport, d.dport, d.proto)
         })
     }
 
+    /// [`FlowExtractor::extract_into`] through the general layer walk only.
+    #[doc(hidden)]
     #[inline(always)]
-    fn extract_into(
+    pub fn extract_into_general(
         &self,
         pkt: &PacketView<'_>,
         out: &mut Extracted<FiveTuple>,
@@ -123,6 +121,56 @@ impl FlowExtractor for FiveTupleExtractor {
         (out.key, out.orientation) = d.addrs.five_tuple(d.sport, d.dport, d.proto);
         fill(out, &d);
         Ok(())
+    }
+
+    /// True when the fast path (`extract/fast.rs`) decodes `pkt` itself
+    /// rather than handing it to the general walk (for tests that check it
+    /// is exercised).
+    #[doc(hidden)]
+    pub fn takes_fast_path(&self, pkt: &PacketView<'_>) -> bool {
+        fast::parse(pkt, &self.config).is_some()
+    }
+}
+
+/// A 5-tuple placeholder for results the walk fills in.
+#[inline(always)]
+fn blank_five_tuple() -> FiveTuple {
+    let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    FiveTuple {
+        lo_addr: any,
+        hi_addr: any,
+        lo_port: 0,
+        hi_port: 0,
+        proto: 0,
+    }
+}
+
+/// Plain Ethernet/VLAN/raw/cooked IPv4 or IPv6 TCP and UDP frames take the
+/// fast path (`fast.rs`); everything else, and every frame when checksums
+/// are verified, takes the general layer walk. Both give identical results.
+impl FlowExtractor for FiveTupleExtractor {
+    type Key = FiveTuple;
+    #[inline(always)]
+    fn extract(&self, pkt: &PacketView<'_>) -> Result<Extracted<FiveTuple>, Skip> {
+        if let Some(f) = fast::parse(pkt, &self.config) {
+            let mut e = Extracted::new(blank_five_tuple(), Orientation::LoToHi, L4Proto::Tcp);
+            f.write(&mut e);
+            return Ok(e);
+        }
+        self.extract_general(pkt)
+    }
+
+    #[inline(always)]
+    fn extract_into(
+        &self,
+        pkt: &PacketView<'_>,
+        out: &mut Extracted<FiveTuple>,
+    ) -> Result<(), Skip> {
+        if let Some(f) = fast::parse(pkt, &self.config) {
+            f.write(out);
+            return Ok(());
+        }
+        self.extract_into_general(pkt, out)
     }
 }
 

@@ -99,7 +99,7 @@ fn tcp(d: &[u8], off: usize, ip: IpContext) -> Result<Transport, Skip> {
 }
 
 /// The shift count of a window scale option (kind 3, length 3), if present.
-fn window_scale(mut opts: &[u8]) -> Option<u8> {
+pub(crate) fn window_scale(mut opts: &[u8]) -> Option<u8> {
     loop {
         match *opts {
             [] | [0, ..] => return None,

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
 mod build;
+mod fast;
 mod prop;
 
 use std::net::IpAddr;
