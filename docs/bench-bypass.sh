@@ -41,7 +41,10 @@ WORK=$(mktemp -d "/tmp/bench-bypass.$$.XXXX")
 CAP_PID=
 
 cleanup() {
-    [ -n "$CAP_PID" ] && kill "$CAP_PID" 2>/dev/null || true
+    if [ -n "$CAP_PID" ]; then
+        kill "$CAP_PID" 2>/dev/null || true
+        wait 2>/dev/null || true
+    fi
     ip netns del "$TX" 2>/dev/null || true
     ip netns del "$RX" 2>/dev/null || true
     rm -rf "$WORK"
@@ -71,7 +74,8 @@ run_one() {
         none) extra= ;;
         *) extra="--bypass $cfg --bypass-mode generic" ;;
     esac
-    err=$WORK/err.$n
+    err=$WORK/err
+    : >"$err"
     # shellcheck disable=SC2086
     ip netns exec "$RX" /usr/bin/time -f "cpu %U %S" -o "$WORK/time" \
         "$BIN/flow-summary" --iface "$B" --workers "$WORKERS" --progress never \
@@ -84,7 +88,7 @@ run_one() {
         sleep 0.05
     done
     # /usr/bin/time ignores SIGINT; the capture is its only child.
-    CAP_PID=$(pgrep -P "$tpid")
+    CAP_PID=$(pgrep -P "$tpid") || { echo "bench-bypass: capture not found" >&2; exit 1; }
     ip netns exec "$TX" "$BIN/flow-replay" -q --iface "$A" --speed max --loop "$LOOPS" \
         --remap-ipv4 198.18.0.0/15 --remap-ipv6 2001:2::/48 \
         --report-json "$WORK/rep.json" "$PCAP"
@@ -112,7 +116,11 @@ echo "# $(basename "$PCAP") x $LOOPS loops, $WORKERS workers, $(nproc) CPUs, loa
 echo "# config run sent tx_pps tx_s user_pkts user_pps xdp_dropped kernel_drops user_s sys_s"
 for cfg in $CONFIGS; do
     for n in $(seq 1 "$RUNS"); do
-        run_one "$cfg" "$n" | tee -a "$WORK/runs"
+        # Not in a pipeline: a failure exits this shell, whose trap stops
+        # the capture and removes the namespaces.
+        run_one "$cfg" "$n" >"$WORK/line"
+        cat "$WORK/line" >>"$WORK/runs"
+        cat "$WORK/line"
     done
 done
 for cfg in $CONFIGS; do
