@@ -13,7 +13,9 @@
 //!   are the same in both runs, though the bypass run saw fewer packets;
 //! - bypassed flows carry a `bypassed` object whose counts add up to the
 //!   kernel total;
-//! - after the process exits no XDP program is attached (`ip link`).
+//! - after the process exits no XDP program is attached (`ip link`);
+//! - in the table format, the `bypassed` totals line matches the stderr
+//!   total and `flow packets` (captured + bypassed) equals the frames sent.
 // Test helpers outside #[test] functions unwrap too: a failure is a test failure.
 #![allow(clippy::unwrap_used)]
 
@@ -55,6 +57,7 @@ const REMAP: [&str; 4] = [
 /// What one capture produced.
 struct Run {
     records: Vec<Value>,
+    stdout: String,
     stderr: String,
     sent: u64,
     elapsed: Duration,
@@ -66,7 +69,7 @@ fn capture(n: &Netns, inputs: &[PathBuf], extra: &[&str], dir: &Path) -> Run {
     let mut child: Child = Command::new("ip")
         .args(["netns", "exec", &n.rx, env!("CARGO_BIN_EXE_flow-summary")])
         .args(["--iface", &n.rx_if, "--progress", "never"])
-        .args(["--workers", "2", "-f", "ndjson"])
+        .args(["--workers", "2"])
         .args(NO_TIMEOUTS)
         .args(extra)
         .stdout(Stdio::piped())
@@ -122,14 +125,18 @@ fn capture(n: &Netns, inputs: &[PathBuf], extra: &[&str], dir: &Path) -> Run {
     let elapsed = t.elapsed();
     let stderr = stderr.join().unwrap();
     assert!(status.success(), "exit {status:?}: {stderr}");
-    let records = stdout
-        .join()
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let stdout = stdout.join().unwrap();
+    let records = if extra.contains(&"table") {
+        Vec::new()
+    } else {
+        stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
     Run {
         records,
+        stdout,
         stderr,
         sent,
         elapsed,
@@ -196,11 +203,18 @@ fn tls_bypass_keeps_every_flow_count() {
     };
     let dir = tmpdir("live-bypass");
 
-    let plain = capture(&n, &inputs, &[], &dir);
+    let plain = capture(&n, &inputs, &["-f", "ndjson"], &dir);
     let bypass = capture(
         &n,
         &inputs,
-        &["--bypass", "tls", "--bypass-mode", "generic"],
+        &[
+            "-f",
+            "ndjson",
+            "--bypass",
+            "tls",
+            "--bypass-mode",
+            "generic",
+        ],
         &dir,
     );
     assert!(
@@ -252,6 +266,37 @@ fn tls_bypass_keeps_every_flow_count() {
     }
     assert_eq!(in_records, kernel);
     assert_eq!(flows, tb["bypassed_flows"]);
+
+    // The table format's totals carry the kernel's share too.
+    let table = capture(
+        &n,
+        &inputs,
+        &["-f", "table", "--bypass", "tls", "--bypass-mode", "generic"],
+        &dir,
+    );
+    let tt = total(&table.stderr);
+    let bypassed_line = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("bypassed "))
+        .unwrap_or_else(|| panic!("no bypassed line in the table:\n{}", table.stdout));
+    let want_line = format!(
+        "{} packets, {} bytes in {} flows",
+        tt["bypassed_packets"], tt["bypassed_bytes"], tt["bypassed_flows"]
+    );
+    assert!(
+        bypassed_line.contains(&want_line),
+        "{bypassed_line} / {want_line}"
+    );
+    // Captured + bypassed is every frame sent.
+    let flow_packets = table
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("flow packets"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(flow_packets, Some(table.sent), "{}", table.stdout);
+
     eprintln!(
         "{} frames sent, {} flows; without bypass {} userspace packets ({:?}); with bypass {} \
 userspace + {kernel} dropped in XDP ({:.1}%) over {flows} bypassed flows ({:?})",

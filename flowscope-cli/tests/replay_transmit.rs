@@ -15,7 +15,9 @@ use flowscope_cli::replay::clock::ManualClock;
 use flowscope_cli::replay::link::{SYNTH_DST_MAC, SYNTH_SRC_MAC};
 use flowscope_cli::replay::pace::{Rate, Speed};
 use flowscope_cli::replay::remap::{Remapper, Verdict};
-use flowscope_cli::replay::transmit::{FrameSink, Pacing, Transmitter, TxError, TxOptions};
+use flowscope_cli::replay::transmit::{
+    BatchOutcome, FrameSink, Pacing, Transmitter, TxError, TxOptions, BATCH,
+};
 use flowscope_core::LinkType;
 use replay_support::*;
 
@@ -212,4 +214,170 @@ fn remapped_frames_are_sent() {
         Verdict::Rewritten
     );
     assert_eq!(&again, f, "addresses already in range keep their host bits");
+}
+
+/// A sink with `sendmmsg(2)`'s behaviour: it takes at most `limit` frames a
+/// call, and each call's outcome can be scripted (`Some(n, err)`: accept n
+/// frames then fail with `err`, or stop silently when `err` is None, as
+/// sendmmsg does after a partial send).
+struct BatchSink {
+    limit: usize,
+    frames: Vec<Vec<u8>>,
+    calls: Vec<usize>,
+    script: VecDeque<(usize, Option<i32>, u64)>,
+}
+
+impl BatchSink {
+    fn new(limit: usize) -> Self {
+        BatchSink {
+            limit,
+            frames: vec![],
+            calls: vec![],
+            script: VecDeque::new(),
+        }
+    }
+}
+
+impl FrameSink for BatchSink {
+    fn send(&mut self, _: &[u8]) -> io::Result<()> {
+        unreachable!("the transmitter sends in batches")
+    }
+    fn send_batch(&mut self, frames: &[&[u8]]) -> BatchOutcome {
+        self.calls.push(frames.len());
+        let (n, err, short) =
+            self.script
+                .pop_front()
+                .unwrap_or((frames.len().min(self.limit), None, 0));
+        let n = n.min(frames.len());
+        self.frames.extend(frames[..n].iter().map(|f| f.to_vec()));
+        let mut out = BatchOutcome::new(n, err.map(io::Error::from_raw_os_error));
+        out.short = short;
+        out
+    }
+}
+
+/// `n` UDP frames, each carrying its index, at the given times.
+fn numbered(times: &[f64]) -> Vec<u8> {
+    let frames: Vec<(f64, Vec<u8>)> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (*t, udp(A, 1, B, 2, &(i as u32).to_be_bytes())))
+        .collect();
+    pcap(LinkType::ETHERNET, &frames)
+}
+
+fn index_of(frame: &[u8]) -> u32 {
+    // Ethernet 14 + IPv4 20 + UDP 8 bytes of headers.
+    u32::from_be_bytes(frame[42..46].try_into().unwrap())
+}
+
+fn batch_tx(sink: BatchSink, pacing: Pacing) -> Transmitter<BatchSink, ManualClock> {
+    Transmitter::new(sink, ManualClock::new(), TxOptions::new(pacing))
+}
+
+fn pass_b(t: &mut Transmitter<BatchSink, ManualClock>, bytes: &[u8]) {
+    let mut r = CaptureReader::new(bytes).unwrap();
+    assert!(t.run_pass(&mut r).unwrap().is_none());
+}
+
+#[test]
+fn max_speed_sends_full_batches_in_order() {
+    // 200 frames all due at once: ⌈200 / 64⌉ = 4 calls of 64, 64, 64, 8.
+    let mut t = batch_tx(BatchSink::new(BATCH), Pacing::Timestamps(Speed::Max));
+    pass_b(&mut t, &numbered(&[0.0; 200]));
+    assert_eq!(t.sink().calls, vec![64, 64, 64, 8]);
+    let got: Vec<u32> = t.sink().frames.iter().map(|f| index_of(f)).collect();
+    assert_eq!(got, (0..200).collect::<Vec<u32>>());
+    let r = t.report();
+    assert_eq!((r.packets_sent, r.batches, r.failed()), (200, 4, 0));
+    assert!(t.clock().sleeps().is_empty());
+}
+
+#[test]
+fn only_due_frames_are_batched() {
+    // Three frames at 0 s, two at 1 s, one at 1.5 s (speed 1): the batch
+    // goes out before each wait, so the calls are 3, 2, 1 and the waits
+    // are the capture's gaps.
+    let mut t = batch_tx(
+        BatchSink::new(BATCH),
+        Pacing::Timestamps(Speed::Factor(1.0)),
+    );
+    pass_b(&mut t, &numbered(&[0.0, 0.0, 0.0, 1.0, 1.0, 1.5]));
+    assert_eq!(t.sink().calls, vec![3, 2, 1]);
+    let ms = Duration::from_millis;
+    assert_eq!(t.clock().sleeps(), &[ms(1000), ms(500)]);
+    // At a fixed rate every frame waits for its slot: no batching.
+    let mut t = batch_tx(BatchSink::new(BATCH), Pacing::Rate(Rate::Pps(1000.0)));
+    pass_b(&mut t, &numbered(&[0.0; 5]));
+    assert_eq!(t.sink().calls, vec![1; 5]);
+    assert_eq!(t.clock().sleeps(), &[ms(1); 4]);
+}
+
+#[test]
+fn partial_batches_send_the_rest() {
+    // The sink takes 3 frames a call and says nothing of the rest: the
+    // transmitter offers the remainder again until all 10 are out.
+    let mut t = batch_tx(BatchSink::new(3), Pacing::Timestamps(Speed::Max));
+    pass_b(&mut t, &numbered(&[0.0; 10]));
+    assert_eq!(t.sink().calls, vec![10, 7, 4, 1]);
+    let got: Vec<u32> = t.sink().frames.iter().map(|f| index_of(f)).collect();
+    assert_eq!(got, (0..10).collect::<Vec<u32>>());
+    assert_eq!((t.report().packets_sent, t.report().batches), (10, 4));
+}
+
+#[test]
+fn lost_error_is_learnt_on_retry_and_counted_once() {
+    // Call 1: 2 frames out, then a silent stop (sendmmsg loses the error).
+    // Call 2: frame 2 fails with ENOBUFS (retried after a backoff).
+    // Call 3: frame 2 fails with EAGAIN (retried too).
+    // Call 4: frame 2 fails with EMSGSIZE: counted, skipped.
+    // Then frames 3 and 4 go out.
+    let mut sink = BatchSink::new(BATCH);
+    sink.script.extend([
+        (2, None, 0),
+        (0, Some(libc::ENOBUFS), 0),
+        (0, Some(libc::EAGAIN), 0),
+        (0, Some(libc::EMSGSIZE), 0),
+    ]);
+    let mut t = batch_tx(sink, Pacing::Timestamps(Speed::Max));
+    pass_b(&mut t, &numbered(&[0.0; 5]));
+    assert_eq!(t.sink().calls, vec![5, 3, 3, 3, 2]);
+    let got: Vec<u32> = t.sink().frames.iter().map(|f| index_of(f)).collect();
+    assert_eq!(got, vec![0, 1, 3, 4]);
+    let r = t.report();
+    assert_eq!((r.packets_sent, r.enobufs_retries, r.failed()), (4, 2, 1));
+    assert_eq!(r.failed_by_errno.get(&libc::EMSGSIZE), Some(&1));
+    assert_eq!(t.clock().sleeps(), &[Duration::from_micros(200); 2]);
+}
+
+#[test]
+fn short_frames_in_a_batch_count_as_failed() {
+    // Frames 1 and 3 of 4 accepted only in part (bits 1 and 3).
+    let mut sink = BatchSink::new(BATCH);
+    sink.script.push_back((4, None, 0b1010));
+    let mut t = batch_tx(sink, Pacing::Timestamps(Speed::Max));
+    let bytes = numbered(&[0.0; 4]);
+    pass_b(&mut t, &bytes);
+    let r = t.report();
+    assert_eq!((r.packets_sent, r.failed()), (2, 2));
+    assert_eq!(r.failed_by_errno.get(&0), Some(&2));
+    // Two whole frames of 46 bytes (14 + 20 + 8 + 4).
+    assert_eq!(r.bytes_sent, 2 * 46);
+}
+
+#[test]
+fn interface_gone_mid_batch_stops() {
+    let mut sink = BatchSink::new(BATCH);
+    sink.script.push_back((1, Some(libc::ENODEV), 0));
+    let mut t = batch_tx(sink, Pacing::Timestamps(Speed::Max));
+    let bytes = numbered(&[0.0; 4]);
+    let mut r = CaptureReader::new(&bytes[..]).unwrap();
+    assert!(matches!(t.run_pass(&mut r), Err(TxError::Interface(_))));
+    assert_eq!(t.report().packets_sent, 1);
+    assert_eq!(t.report().failed_by_errno.get(&libc::ENODEV), Some(&1));
+    assert_eq!(
+        t.sink().calls,
+        vec![4],
+        "nothing sent after the interface went"
+    );
 }

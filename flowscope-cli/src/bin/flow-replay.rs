@@ -87,6 +87,12 @@ struct Args {
     #[arg(long, value_name = "X", value_parser = positive, requires = "iface")]
     mbps: Option<f64>,
 
+    /// With --iface: hand frames straight to the driver, skipping the
+    /// interface's queueing discipline (PACKET_QDISC_BYPASS): faster, but no
+    /// shaping, and a full device queue fails the send (retried as ENOBUFS).
+    #[arg(long, requires = "iface")]
+    qdisc_bypass: bool,
+
     /// With --iface: also write the final report as JSON to this file.
     #[arg(long, value_name = "FILE", requires = "iface")]
     report_json: Option<PathBuf>,
@@ -277,8 +283,13 @@ fn transmit(args: &Args, iface: &str) -> Result<(), Failure> {
             return Err(Failure::Usage(TxError::UnsupportedLink(link).to_string()));
         }
     }
-    let socket = TxSocket::open(iface)
+    let mut socket = TxSocket::open(iface)
         .map_err(|e| Failure::Failed(format!("cannot open interface {iface}: {e}")))?;
+    if args.qdisc_bypass {
+        socket
+            .bypass_qdisc()
+            .map_err(|e| Failure::Failed(format!("--qdisc-bypass on {iface}: {e}")))?;
+    }
     let mut tx = Transmitter::new(socket, RealClock::new(), TxOptions::new(pacing));
     if let Some(r) = remapper(args) {
         tx = tx.with_remapper(r);

@@ -327,9 +327,19 @@ impl<'w> Output<'w> {
     /// (`flow.bypassed` with per-direction packets and bytes, `flow.bypass`
     /// "capture"; NDJSON: top-level `bypassed`).
     fn bypassed(&mut self, b: &BypassedFlow) -> io::Result<()> {
+        let c = &b.bypassed;
         let (w, format) = match self {
             Output::Lines { w, format, .. } if matches!(format, Format::Eve | Format::Ndjson) => {
                 (w, *format)
+            }
+            Output::Table(s, _) => {
+                s.add_bypassed(
+                    &b.record,
+                    b.app_proto,
+                    c.initiator.packets.saturating_add(c.responder.packets),
+                    c.initiator.bytes.saturating_add(c.responder.bytes),
+                );
+                return Ok(());
             }
             _ => return self.flow(&b.record, b.app_proto),
         };
@@ -349,7 +359,6 @@ impl<'w> Output<'w> {
             one.close()?;
         }
         let mut v: serde_json::Value = serde_json::from_slice(&buf).map_err(io::Error::other)?;
-        let c = &b.bypassed;
         let counts = serde_json::json!({
             "pkts_toserver": c.initiator.packets,
             "pkts_toclient": c.responder.packets,

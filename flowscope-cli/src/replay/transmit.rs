@@ -14,16 +14,68 @@ use super::link::{self, LinkError};
 use super::pace::{Pacer, Rate, RateSchedule, Speed};
 use super::remap::{Remapper, Verdict};
 
+/// Most frames the transmitter hands its sink at once (the AF_PACKET
+/// socket's `sendmmsg(2)` limit).
+pub const BATCH: usize = 64;
+
+/// What a [`FrameSink::send_batch`] call did.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct BatchOutcome {
+    /// Frames from the front of the batch that were accepted.
+    pub sent: usize,
+    /// Bit `i` is set when accepted frame `i` went out only in part
+    /// (counted as a failure, "short send").
+    pub short: u64,
+    /// Why frame `sent` was not accepted, when known. `None` with `sent`
+    /// short of the batch: the sink stopped without naming the error, and
+    /// the rest is offered again (`sendmmsg(2)` loses the error after a
+    /// partial send; the retry reports it).
+    pub error: Option<io::Error>,
+}
+
+impl BatchOutcome {
+    /// `sent` frames accepted, then `error` for the next one (if any).
+    pub fn new(sent: usize, error: Option<io::Error>) -> Self {
+        BatchOutcome {
+            sent,
+            short: 0,
+            error,
+        }
+    }
+}
+
 /// Where frames go: an AF_PACKET socket, or a test double.
 pub trait FrameSink {
     /// Sends one whole Ethernet frame; the error carries the kernel's errno.
     fn send(&mut self, frame: &[u8]) -> io::Result<()>;
+
+    /// Sends frames in order, stopping at the first that fails; one system
+    /// call for many frames where the sink can. The default sends them one
+    /// by one with [`FrameSink::send`].
+    fn send_batch(&mut self, frames: &[&[u8]]) -> BatchOutcome {
+        for (i, f) in frames.iter().enumerate() {
+            if let Err(e) = self.send(f) {
+                return BatchOutcome::new(i, Some(e));
+            }
+        }
+        BatchOutcome::new(frames.len(), None)
+    }
 }
 
 #[cfg(target_os = "linux")]
 impl FrameSink for flowscope_rss::afpacket::TxSocket {
     fn send(&mut self, frame: &[u8]) -> io::Result<()> {
         flowscope_rss::afpacket::TxSocket::send(self, frame)
+    }
+
+    fn send_batch(&mut self, frames: &[&[u8]]) -> BatchOutcome {
+        let b = flowscope_rss::afpacket::TxSocket::send_batch(self, frames);
+        BatchOutcome {
+            sent: b.sent,
+            short: b.short,
+            error: b.error,
+        }
     }
 }
 
@@ -42,8 +94,8 @@ pub enum Pacing {
 pub struct TxOptions {
     /// How sends are spaced.
     pub pacing: Pacing,
-    /// Retries of a send that failed with `ENOBUFS` (queue full) before it
-    /// counts as failed.
+    /// Retries of a send that failed with `ENOBUFS` or `EAGAIN` (queue
+    /// full) before the frame counts as failed.
     pub enobufs_retries: u32,
     /// Wait between those retries.
     pub enobufs_backoff: Duration,
@@ -70,9 +122,10 @@ pub struct TxReport {
     pub packets_sent: u64,
     /// Their bytes.
     pub bytes_sent: u64,
-    /// Frames that failed, by errno (after retries for `ENOBUFS`).
+    /// Frames that failed, by errno (after retries for `ENOBUFS`/`EAGAIN`;
+    /// 0 for a frame the kernel took only in part).
     pub failed_by_errno: BTreeMap<i32, u64>,
-    /// `ENOBUFS` retries made (whether or not the frame went out then).
+    /// `ENOBUFS`/`EAGAIN` retries made (whether or not the frame went out then).
     pub enobufs_retries: u64,
     /// Frames dropped because the remapper refused them.
     pub remap_refused: u64,
@@ -82,6 +135,9 @@ pub struct TxReport {
     pub snapped: u64,
     /// Passes over the capture started.
     pub passes: u64,
+    /// System calls (or sink calls) that sent frames: `packets_sent`
+    /// divided by this is the mean batch.
+    pub batches: u64,
     /// From the first send attempt to the last.
     pub elapsed: Duration,
 }
@@ -130,6 +186,7 @@ impl TxReport {
             "link_skipped": self.link_skipped,
             "snapped": self.snapped,
             "passes": self.passes,
+            "batches": self.batches,
             "elapsed_s": self.elapsed.as_secs_f64(),
             "pps": self.pps(),
             "mbps": self.mbps(),
@@ -153,6 +210,14 @@ impl TxReport {
             writeln!(w, "  {:<14} {n}", errno_name(*e))?;
         }
         writeln!(w, "ENOBUFS retries  {}", self.enobufs_retries)?;
+        if self.batches > 0 {
+            writeln!(
+                w,
+                "send calls       {}  ({:.1} frames each)",
+                self.batches,
+                self.packets_sent as f64 / self.batches as f64
+            )?;
+        }
         if self.remap_refused > 0 {
             writeln!(w, "remap refused    {}", self.remap_refused)?;
         }
@@ -186,7 +251,7 @@ pub fn errno_name(e: i32) -> String {
     name.to_owned()
 }
 
-use libc::{ENOBUFS, ENODEV, ENXIO};
+use libc::{EAGAIN, ENOBUFS, ENODEV, ENXIO};
 
 /// Why a transmit run stopped early.
 #[derive(Debug)]
@@ -225,6 +290,9 @@ pub struct Transmitter<S: FrameSink, C: Clock> {
     rate: Option<RateSchedule>,
     remap: Option<Remapper>,
     frame: Vec<u8>,
+    /// The frames due and not yet sent, back to back, and where each is.
+    pending: Vec<u8>,
+    spans: Vec<(usize, usize)>,
     report: TxReport,
     first_send: Option<Duration>,
 }
@@ -244,6 +312,8 @@ impl<S: FrameSink, C: Clock> Transmitter<S, C> {
             rate,
             remap: None,
             frame: Vec::with_capacity(2048),
+            pending: Vec::with_capacity(BATCH * 2048),
+            spans: Vec::with_capacity(BATCH),
             report: TxReport::default(),
             first_send: None,
         }
@@ -277,6 +347,11 @@ impl<S: FrameSink, C: Clock> Transmitter<S, C> {
 
     /// Sends one pass over `reader`. `Ok(Some(e))` when the capture was
     /// damaged part-way (the frames before it were sent).
+    ///
+    /// Frames that are due are collected and sent together (up to
+    /// [`BATCH`] per sink call); the batch goes out as soon as a frame is
+    /// not due yet (before the wait for it), when it is full, and at the
+    /// end of the pass. At `--speed max` every frame is due at once.
     pub fn run_pass<R: Read>(
         &mut self,
         reader: &mut CaptureReader<R>,
@@ -285,11 +360,11 @@ impl<S: FrameSink, C: Clock> Transmitter<S, C> {
         // Each pass starts from where the last one ended, not from the
         // first pass's origin.
         self.pacer.rebase();
-        loop {
+        let damage = loop {
             let pkt = match reader.next_packet() {
                 Ok(Some(p)) => p,
-                Ok(None) => return Ok(None),
-                Err(e) => return Ok(Some(e)),
+                Ok(None) => break None,
+                Err(e) => break Some(e),
             };
             self.report.packets_read += 1;
             match link::to_ethernet(pkt.link_type, pkt.data, &mut self.frame) {
@@ -318,50 +393,102 @@ impl<S: FrameSink, C: Clock> Transmitter<S, C> {
             };
             if let Some(due) = due {
                 if due > now {
-                    self.clock.sleep(due - now);
+                    // What is due goes out before the wait, not after it.
+                    self.flush()?;
+                    let now = self.clock.now();
+                    if due > now {
+                        self.clock.sleep(due - now);
+                    }
                 }
             }
-            self.send_one()?;
-        }
-    }
-
-    /// Sends `self.frame`, retrying `ENOBUFS`; stops only when the
-    /// interface is gone.
-    fn send_one(&mut self) -> Result<(), TxError> {
-        let now = self.clock.now();
-        let first = *self.first_send.get_or_insert(now);
-        let mut retries = 0;
-        let result = loop {
-            match self.sink.send(&self.frame) {
-                Ok(()) => break Ok(()),
-                Err(e)
-                    if e.raw_os_error() == Some(ENOBUFS) && retries < self.opts.enobufs_retries =>
-                {
-                    retries += 1;
-                    self.report.enobufs_retries += 1;
-                    self.clock.sleep(self.opts.enobufs_backoff);
-                }
-                Err(e) => break Err(e),
+            if let Some(r) = self.rate.as_mut() {
+                // A frame that then fails still had its slot in the schedule.
+                r.sent(self.frame.len());
+            }
+            let start = self.pending.len();
+            self.pending.extend_from_slice(&self.frame);
+            self.spans.push((start, self.frame.len()));
+            if self.spans.len() >= BATCH {
+                self.flush()?;
             }
         };
-        if let Some(r) = self.rate.as_mut() {
-            // A failed frame still had its slot in the schedule.
-            r.sent(self.frame.len());
+        self.flush()?;
+        Ok(damage)
+    }
+
+    /// Sends the pending frames in order: a partial send is followed by the
+    /// rest; `ENOBUFS`/`EAGAIN` on a frame is retried after a backoff (up to
+    /// the configured retries per frame, then it counts as failed); any
+    /// other error counts the frame as failed and moves past it. Stops only
+    /// when the interface is gone (the frames after it are not sent).
+    fn flush(&mut self) -> Result<(), TxError> {
+        if self.spans.is_empty() {
+            return Ok(());
         }
-        match result {
-            Ok(()) => {
-                self.report.packets_sent += 1;
-                self.report.bytes_sent += self.frame.len() as u64;
+        let first = *self.first_send.get_or_insert(self.clock.now());
+        let mut refs: [&[u8]; BATCH] = [&[]; BATCH];
+        for (r, &(start, len)) in refs.iter_mut().zip(&self.spans) {
+            *r = self
+                .pending
+                .get(start..start.saturating_add(len))
+                .unwrap_or_default();
+        }
+        let frames = refs.get(..self.spans.len()).unwrap_or_default();
+        let report = &mut self.report;
+        let mut next = 0;
+        let mut retries = 0;
+        let mut gone = None;
+        while let Some(rest) = frames.get(next..).filter(|r| !r.is_empty()) {
+            let out = self.sink.send_batch(rest);
+            let sent = out.sent.min(rest.len());
+            if sent > 0 {
+                report.batches += 1;
+                retries = 0;
             }
-            Err(e) => {
-                let errno = e.raw_os_error().unwrap_or(0);
-                *self.report.failed_by_errno.entry(errno).or_default() += 1;
-                if matches!(errno, ENXIO | ENODEV) {
-                    return Err(TxError::Interface(e));
+            for (i, f) in rest.iter().take(sent).enumerate() {
+                let short = u32::try_from(i)
+                    .ok()
+                    .and_then(|i| out.short.checked_shr(i))
+                    .is_some_and(|b| b & 1 == 1);
+                if short {
+                    *report.failed_by_errno.entry(0).or_default() += 1;
+                } else {
+                    report.packets_sent += 1;
+                    report.bytes_sent += f.len() as u64;
                 }
             }
+            next += sent;
+            if next >= frames.len() {
+                break;
+            }
+            let errno = match &out.error {
+                Some(e) => e.raw_os_error().unwrap_or(0),
+                // Stopped early without a reason: offer the rest again,
+                // which names the error. A sink that took nothing and gave
+                // no reason would loop: its frame counts as failed.
+                None if sent > 0 => continue,
+                None => 0,
+            };
+            if matches!(errno, ENOBUFS | EAGAIN) && retries < self.opts.enobufs_retries {
+                retries += 1;
+                report.enobufs_retries += 1;
+                self.clock.sleep(self.opts.enobufs_backoff);
+                continue;
+            }
+            *report.failed_by_errno.entry(errno).or_default() += 1;
+            next += 1;
+            retries = 0;
+            if matches!(errno, ENXIO | ENODEV) {
+                gone = out.error;
+                break;
+            }
         }
+        self.pending.clear();
+        self.spans.clear();
         self.report.elapsed = self.clock.now().saturating_sub(first);
-        Ok(())
+        match gone {
+            Some(e) => Err(TxError::Interface(e)),
+            None => Ok(()),
+        }
     }
 }

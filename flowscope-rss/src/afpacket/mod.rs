@@ -23,7 +23,7 @@ pub mod tx;
 pub use bpf::{BpfInstruction, BpfParseError, BpfProgram};
 pub use config::{AfPacketConfig, FanoutMode};
 pub use rx::AfPacketSource;
-pub use tx::TxSocket;
+pub use tx::{BatchSent, TxSocket, MAX_BATCH};
 
 use std::fs::File;
 use std::io;
