@@ -17,6 +17,16 @@
 //!   workers, and one inner flow seen through two tunnel endpoints still goes
 //!   to one worker.
 //!
+//! # Fast path
+//!
+//! Most packets are plain: Ethernet (± VLAN tags), cooked or raw IP, one IP
+//! header that is neither a fragment nor a tunnel, a valid transport
+//! header. For those the extractor's key is the outer address pair, so the
+//! dispatcher reads that pair straight from the frame bytes (`outer`) and
+//! runs the extractor only for the rest. The worker chosen is the same
+//! either way ([`Dispatcher::with_fast_path`] turns the shortcut off to
+//! compare; the tests do, over every corpus capture).
+//!
 //! Packets the extractor cannot key (not IP, unsupported link type,
 //! malformed) carry no flow and go to worker 0, so each is still counted
 //! exactly once across the workers.
@@ -31,6 +41,7 @@
 //! [`FRAGMENT_SLOTS`] newer datagrams) falls back to its own addresses.
 
 pub mod file;
+mod outer;
 
 use std::net::IpAddr;
 
@@ -51,6 +62,19 @@ pub struct Dispatcher {
     /// Fragmented datagrams whose first fragment was routed by its inner
     /// key: `(identity hash, worker)`, direct-mapped by the hash.
     fragments: Box<[(u64, u32)]>,
+    fast_path: bool,
+    counters: DispatchCounters,
+}
+
+/// How the dispatcher decided, packet by packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DispatchCounters {
+    /// Packets routed by the outer IP pair read from the frame bytes.
+    pub fast: u64,
+    /// Packets routed after running the extractor (tunnels, fragments,
+    /// other encapsulations, malformed or unkeyable frames).
+    pub extracted: u64,
 }
 
 /// Fragmented datagrams remembered at once (see the module docs).
@@ -72,7 +96,24 @@ impl Dispatcher {
             defrag,
             seed: DEFAULT_SEED,
             fragments: vec![(0, 0); FRAGMENT_SLOTS].into_boxed_slice(),
+            fast_path: true,
+            counters: DispatchCounters::default(),
         }
+    }
+
+    /// The same dispatcher with the fast path (the outer IP pair read from
+    /// the frame bytes, see the module docs) on (default) or off. Off, every
+    /// packet runs the extractor: the reference the fast path is tested
+    /// and measured against. The workers chosen are the same.
+    pub fn with_fast_path(mut self, on: bool) -> Self {
+        self.fast_path = on;
+        self
+    }
+
+    /// How many packets took the fast path and how many the extractor
+    /// (counted only with more than one worker).
+    pub fn counters(&self) -> DispatchCounters {
+        self.counters
     }
 
     /// The same dispatcher with another hash key (a deployment may want its
@@ -94,29 +135,66 @@ impl Dispatcher {
         if self.workers == 1 {
             return 0;
         }
-        let (a, b, frag) = match self.extractor.extract(pkt) {
+        if self.fast_path {
+            match outer::classify(pkt, &self.extractor.config) {
+                Some(outer::Outer::Plain(pair)) => {
+                    self.counters.fast += 1;
+                    return reduce(pair.hash(self.seed), self.workers);
+                }
+                Some(outer::Outer::First(pair, id)) => {
+                    self.counters.fast += 1;
+                    let w = reduce(pair.hash(self.seed), self.workers);
+                    let (a, b) = pair.addrs();
+                    self.first_fragment(a, b, id, w);
+                    return w;
+                }
+                Some(outer::Outer::Fragment(pair, id)) => {
+                    self.counters.fast += 1;
+                    let (a, b) = pair.addrs();
+                    return self.later_fragment(a, b, id);
+                }
+                None => {}
+            }
+        }
+        self.counters.extracted += 1;
+        match self.extractor.extract(pkt) {
             Ok(ex) => {
                 let w = reduce(
                     pair_hash(ex.key.lo_addr, ex.key.hi_addr, self.seed),
                     self.workers,
                 );
-                if let Some(info) = ex.first_fragment.filter(|_| self.defrag) {
-                    // The datagram's other fragments follow this one.
+                if let Some(info) = ex.first_fragment {
                     if let Some((a, b)) = fragment_pair(pkt.data, &info) {
-                        let id = fragment_id(a, b, info.id, self.seed);
-                        if let Some(slot) = self.fragments.get_mut(slot_of(id)) {
-                            *slot = (id, u32::try_from(w).unwrap_or(0));
-                        }
+                        self.first_fragment(a, b, info.id, w);
                     }
                 }
-                return w;
+                w
             }
             Err(Skip::Fragment(info)) => match fragment_pair(pkt.data, &info) {
-                Some((a, b)) => (a, b, info.id),
-                None => return UNKEYED_WORKER,
+                Some((a, b)) => self.later_fragment(a, b, info.id),
+                None => UNKEYED_WORKER,
             },
-            Err(_) => return UNKEYED_WORKER,
-        };
+            Err(_) => UNKEYED_WORKER,
+        }
+    }
+
+    /// Remembers that the fragmented datagram `(a, b, frag)` went to `w`:
+    /// its other fragments follow it.
+    #[inline]
+    fn first_fragment(&mut self, a: IpAddr, b: IpAddr, frag: u32, w: usize) {
+        if !self.defrag {
+            return;
+        }
+        let id = fragment_id(a, b, frag, self.seed);
+        if let Some(slot) = self.fragments.get_mut(slot_of(id)) {
+            *slot = (id, u32::try_from(w).unwrap_or(0));
+        }
+    }
+
+    /// The worker of a fragment the flow key cannot be read from: its first
+    /// fragment's, when the table remembers it, else its own addresses'.
+    #[inline]
+    fn later_fragment(&self, a: IpAddr, b: IpAddr, frag: u32) -> usize {
         let id = fragment_id(a, b, frag, self.seed);
         match self.fragments.get(slot_of(id)) {
             Some(&(tag, w)) if tag == id && (w as usize) < self.workers => w as usize,
@@ -166,22 +244,44 @@ fn fragment_pair(data: &[u8], info: &FragmentInfo) -> Option<(IpAddr, IpAddr)> {
 /// A keyed hash of an unordered address pair: `pair_hash(a, b) ==
 /// pair_hash(b, a)`.
 pub fn pair_hash(a: IpAddr, b: IpAddr, seed: u64) -> u64 {
-    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    let mut h = seed;
-    for addr in [lo, hi] {
-        let (tag, words) = match addr {
-            IpAddr::V4(v4) => (4u64, [u64::from(u32::from(v4)), 0]),
-            IpAddr::V6(v6) => {
-                let x = u128::from(v6);
-                (6u64, [(x >> 64) as u64, x as u64])
-            }
-        };
-        h = mix(h ^ tag);
-        for w in words {
-            h = mix(h ^ w);
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => pair_hash_v4(u32::from(a), u32::from(b), seed),
+        (IpAddr::V6(a), IpAddr::V6(b)) => pair_hash_v6(u128::from(a), u128::from(b), seed),
+        // One header never mixes versions; kept total for any input.
+        _ => {
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            [lo, hi].into_iter().fold(seed, |h, addr| match addr {
+                IpAddr::V4(v4) => absorb(h, 4, u64::from(u32::from(v4)), 0),
+                IpAddr::V6(v6) => {
+                    let x = u128::from(v6);
+                    absorb(h, 6, (x >> 64) as u64, x as u64)
+                }
+            })
         }
     }
-    h
+}
+
+/// [`pair_hash`] of two IPv4 addresses as integers (`IpAddr` orders them
+/// by that value).
+#[inline]
+fn pair_hash_v4(a: u32, b: u32, seed: u64) -> u64 {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let h = absorb(seed, 4, u64::from(lo), 0);
+    absorb(h, 4, u64::from(hi), 0)
+}
+
+/// [`pair_hash`] of two IPv6 addresses as integers.
+#[inline]
+fn pair_hash_v6(a: u128, b: u128, seed: u64) -> u64 {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let h = absorb(seed, 6, (lo >> 64) as u64, lo as u64);
+    absorb(h, 6, (hi >> 64) as u64, hi as u64)
+}
+
+/// One address into the hash state: its version tag, then two words.
+#[inline(always)]
+fn absorb(h: u64, tag: u64, w0: u64, w1: u64) -> u64 {
+    mix(mix(mix(h ^ tag) ^ w0) ^ w1)
 }
 
 /// A full-avalanche 64-bit mixer (the MurmurHash3 `fmix64` finaliser after a
@@ -203,5 +303,7 @@ fn reduce(h: u64, n: usize) -> usize {
     ((u128::from(h) * n as u128) >> 64) as usize
 }
 
+#[cfg(test)]
+mod fast_path_tests;
 #[cfg(test)]
 mod tests;
