@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use flowscope::driver::SessionConfig;
+use clap::builder::TypedValueParser;
+
+use flowscope::driver::{SessionConfig, DEFAULT_MEMORY_BUDGET};
 use flowscope::extract::ExtractConfig;
 use flowscope::track::TrackerConfig;
 
@@ -45,6 +47,13 @@ pub struct TrackingOptions {
     /// Verify transport checksums (bad ones show as history letter `c`).
     #[arg(long)]
     pub verify_checksums: bool,
+
+    /// Memory budget in MiB over flows, reassembly, defragmentation, held
+    /// bytes and parser state; past it the least valuable state is shed
+    /// (docs/bounded-memory.md). Shared between workers, like --max-flows.
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MEMORY_BUDGET >> 20,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 40).map(|v| v as usize))]
+    pub memory_budget: usize,
 }
 
 impl TrackingOptions {
@@ -65,12 +74,50 @@ impl TrackingOptions {
         let mut config = SessionConfig::default();
         config.extract = extract;
         config.track = track;
+        config.memory_budget = self.memory_budget.saturating_mul(1 << 20);
         config
     }
+}
+
+/// Gives each of `workers` drivers its share of the limits that bound
+/// memory (`--max-flows`, `--memory-budget`), so N workers together stay
+/// within what was asked.
+pub fn share_between_workers(config: &mut SessionConfig, workers: usize) {
+    let n = workers.max(1);
+    config.track.max_flows = config.track.max_flows.div_ceil(n).max(1);
+    config.memory_budget = config.memory_budget.div_ceil(n).max(1);
 }
 
 /// Parses a (possibly fractional) number of seconds.
 pub fn seconds(s: &str) -> Result<Duration, String> {
     let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
     Duration::try_from_secs_f64(v).map_err(|_| format!("not a valid number of seconds: {s}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        tracking: TrackingOptions,
+    }
+
+    #[test]
+    fn memory_budget_is_in_mib_and_shared_between_workers() {
+        let default = Cli::parse_from(["t"]).tracking.session_config();
+        assert_eq!(default.memory_budget, DEFAULT_MEMORY_BUDGET);
+        let mut c = Cli::parse_from(["t", "--memory-budget", "10", "--max-flows", "7"])
+            .tracking
+            .session_config();
+        assert_eq!(c.memory_budget, 10 << 20);
+        share_between_workers(&mut c, 3);
+        // Rounded up: three shares cover at least what was asked.
+        assert_eq!(c.memory_budget, (10usize << 20).div_ceil(3));
+        assert_eq!(c.track.max_flows, 3);
+        assert!(Cli::try_parse_from(["t", "--memory-budget", "0"]).is_err());
+    }
 }

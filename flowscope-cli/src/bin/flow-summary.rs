@@ -20,7 +20,7 @@ use flowscope::proto::AppMessage;
 use flowscope::track::TrackerStats;
 use flowscope_cli::app_events::{count_names, EveApps};
 use flowscope_cli::input::open_capture;
-use flowscope_cli::options::{seconds, TrackingOptions};
+use flowscope_cli::options::{seconds, share_between_workers, TrackingOptions};
 use flowscope_cli::summary::Summary;
 use flowscope_core::{FiveTuple, FlowEvent, FlowRecord, SessionEvent, Timestamp};
 use flowscope_rss::bypass::{BypassedFlow, Bypasser};
@@ -543,8 +543,8 @@ fn run_workers(
 ) -> io::Result<Option<CaptureError>> {
     let n = usize::from(args.workers);
     let dispatcher = Dispatcher::new(config.extract.clone(), n, !args.flows_only);
-    // The flow limit bounds memory: each worker gets its share.
-    config.track.max_flows = config.track.max_flows.div_ceil(n).max(1);
+    // The flow limit and the memory budget: each worker gets its share.
+    share_between_workers(&mut config, n);
     let (feeder, sources) = FileFeeder::new(reader, dispatcher);
     let sources: Vec<Box<dyn PacketSource>> = sources
         .into_iter()

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use flowscope::proto::AppMessage;
 use flowscope_cli::live::{stop_on_signals, totals_line, worker_line, Draining, StopWhen};
+use flowscope_cli::options::share_between_workers;
 use flowscope_prefilter::{AttachMode, AttachedMode, Prefilter, PrefilterConfig};
 use flowscope_rss::afpacket::{AfPacketConfig, AfPacketSource, BpfProgram, FanoutMode};
 use flowscope_rss::bypass::{BypassPolicy, Bypasser, SharedPrefilter};
@@ -159,8 +160,8 @@ fn run(args: &Args, iface: &str) -> Result<(), Failure> {
     let shared = prefilter(args, iface)?;
 
     let mut config = session_config(args);
-    // The flow limit bounds memory: each worker gets its share.
-    config.track.max_flows = config.track.max_flows.div_ceil(n).max(1);
+    // The flow limit and the memory budget: each worker gets its share.
+    share_between_workers(&mut config, n);
     let mut hc = HarnessConfig::default();
     hc.backpressure = match args.backpressure {
         BackpressureArg::Block => Backpressure::Block,
