@@ -3,7 +3,8 @@
 //! finished, with small limits so that eviction, timeouts and caps run.
 //! Asserts after every packet: every packet accounted for, flows created =
 //! ended + active, every fragment accounted for by the defragmenter, held
-//! bytes and sessions under their caps. After `finish`: no flow or session
+//! bytes and sessions under their caps, accounted memory within the global
+//! budget (tiny budgets by config byte). After `finish`: no flow or session
 //! left, and every tracker packet is a tracked frame or a rebuilt datagram.
 #![no_main]
 
@@ -37,6 +38,14 @@ fuzz_target!(|data: &[u8]| {
         config.hold_total = 256;
     }
     config.no_defrag = sel & 8 != 0;
+    // The global budget: default, or small enough that emergency shedding
+    // (every step down to evicting flows) runs.
+    config.memory_budget = match input.u8() % 4 {
+        0 => config.memory_budget,
+        1 => 4 << 10,
+        2 => 64 << 10,
+        _ => 1 << 20,
+    };
     let max_flows = config.track.max_flows;
     let hold_total = config.hold_total;
     let max_memory = config.defrag.max_memory as u64;
@@ -63,6 +72,9 @@ fuzz_target!(|data: &[u8]| {
         let ds = driver.defrag_stats();
         assert_eq!(ds.fragments, ds.accounted(), "{ds:?}");
         assert!(ds.memory_reserved <= max_memory, "{ds:?}");
+        // Shedding ends at the low-water mark, or nothing is left to shed.
+        let m = driver.memory_stats();
+        assert!(m.used <= m.budget, "{m:?}");
     }
     driver.finish(&mut sink);
     let c = *driver.counters();
