@@ -23,7 +23,10 @@
 # Environment: BIN (default target/release), WORKERS (default 2).
 set -eu
 
-PCAP=${1:-/work/shared/corpus/pcaps/ndpi__reddit.pcap}
+# The corpus as the tests find it: $FLOWSCOPE_CORPUS, else ../shared/corpus
+# beside the repository.
+CORPUS=${FLOWSCOPE_CORPUS:-$(cd "$(dirname "$0")/.." && pwd)/../shared/corpus}
+PCAP=${1:-$CORPUS/pcaps/ndpi__reddit.pcap}
 LOOPS=${2:-2000}
 RUNS=${3:-3}
 CONFIGS=${4:-"none tls bytes:65536"}
