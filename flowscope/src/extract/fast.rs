@@ -13,12 +13,15 @@
 //!   14, 228, 229), Linux cooked v1/v2 (113, 276) carrying IPv4 or IPv6;
 //! - IPv4 with a 20-byte header (no options), a non-zero total length, not a
 //!   fragment (MF clear, offset 0); or IPv6 with a non-zero payload length
-//!   and TCP or UDP as the first next header (no extension header);
+//!   whose transport header comes first or after one hop-by-hop options
+//!   header (MLD reports and other router-alert packets carry one);
 //! - the IP packet no longer than the frame on the wire;
 //! - TCP with a consistent, fully captured header (options included);
 //! - UDP whose length fits the IP payload, and, when tunnels are unwrapped,
 //!   on none of the ports the general walk treats as tunnels (VXLAN, Geneve,
-//!   GTP-U in either direction, MPLS over UDP).
+//!   GTP-U in either direction, MPLS over UDP);
+//! - ICMP or ICMPv6 with its 8-byte header captured (ports: the Community
+//!   ID mapping of type and code, as the general walk).
 //!
 //! Checksum verification, any other link type or protocol, and any header
 //! that is short, inconsistent or unusual returns `None`, and the caller runs
@@ -36,7 +39,7 @@ use flowscope_core::{
 use super::addr::Addrs;
 use super::bytes::{chunk, pair, quad};
 use super::shim::ethertype;
-use super::transport::window_scale;
+use super::transport::{icmp4_counterpart, icmp6_counterpart, window_scale};
 use super::tunnel::MPLS_UDP_PORT;
 use super::ExtractConfig;
 
@@ -47,8 +50,9 @@ pub(crate) struct Fast {
     addrs: Addrs,
     sport: u16,
     dport: u16,
-    /// 6 (TCP) or 17 (UDP).
+    /// 6 (TCP), 17 (UDP), 1 (ICMP) or 58 (ICMPv6).
     proto: u8,
+    l4: L4Proto,
     tcp: Option<TcpInfo>,
     ip_version: u8,
     ip_len: u32,
@@ -65,11 +69,7 @@ impl Fast {
             out.encap.push(EncapLayer::Vlan { id });
         }
         (out.key, out.orientation) = self.addrs.five_tuple(self.sport, self.dport, self.proto);
-        out.l4 = if self.proto == 6 {
-            L4Proto::Tcp
-        } else {
-            L4Proto::Udp
-        };
+        out.l4 = self.l4;
         out.tcp = self.tcp;
         out.ip_version = self.ip_version;
         out.ip_len = self.ip_len;
@@ -117,17 +117,33 @@ pub(crate) fn parse(pkt: &PacketView<'_>, config: &ExtractConfig) -> Option<Fast
         }
         Next::V6 => {
             let h: &[u8; 40] = chunk(d, off)?;
-            let payload = pair(h[4], h[5]);
-            // Zero is a jumbogram or TSO; any other next header may be an
-            // extension header.
-            if h[0] >> 4 != 6 || payload == 0 || !matches!(h[6], 6 | 17) {
+            let payload = usize::from(pair(h[4], h[5]));
+            // Zero is a jumbogram or TSO: the general walk's business.
+            if h[0] >> 4 != 6 || payload == 0 {
+                return None;
+            }
+            // One hop-by-hop header (RFC 8200 §4.3: length in 8-byte units
+            // past the first 8) may come first; it must end inside the
+            // payload, as the general walk requires. Any other next header
+            // may be another extension header: general walk.
+            let (proto, ext_len) = if h[6] == 0 {
+                let e: &[u8; 2] = chunk(d, off + 40)?;
+                let len = (usize::from(e[1]) + 1) * 8;
+                if len > payload {
+                    return None;
+                }
+                (e[0], len)
+            } else {
+                (h[6], 0)
+            };
+            if !matches!(proto, 6 | 17 | 1 | 58) {
                 return None;
             }
             let addrs = Addrs::V6 {
                 src: u128::from_be_bytes(*chunk::<16>(h, 8)?),
                 dst: u128::from_be_bytes(*chunk::<16>(h, 24)?),
             };
-            (addrs, h[6], 6, 40, 40 + usize::from(payload))
+            (addrs, proto, 6, 40 + ext_len, 40 + payload)
         }
     };
     // More bytes claimed than the frame had on the wire is malformed (the
@@ -141,7 +157,7 @@ pub(crate) fn parse(pkt: &PacketView<'_>, config: &ExtractConfig) -> Option<Fast
     // IP payload on the wire, transport header included.
     let wire = ip_len - hdr_len;
 
-    let (sport, dport, tcp, thdr_len, payload_wire) = match proto {
+    let (l4, sport, dport, tcp, thdr_len, payload_wire) = match proto {
         6 => {
             let t: &[u8; 20] = chunk(d, toff)?;
             let thdr_len = usize::from(t[12] >> 4) * 4;
@@ -161,7 +177,8 @@ pub(crate) fn parse(pkt: &PacketView<'_>, config: &ExtractConfig) -> Option<Fast
                 info.window_scale = window_scale(opts);
             }
             let (sport, dport) = (pair(t[0], t[1]), pair(t[2], t[3]));
-            (sport, dport, Some(info), thdr_len, wire - thdr_len)
+            let l4 = L4Proto::Tcp;
+            (l4, sport, dport, Some(info), thdr_len, wire - thdr_len)
         }
         17 => {
             let u: &[u8; 8] = chunk(d, toff)?;
@@ -174,7 +191,22 @@ pub(crate) fn parse(pkt: &PacketView<'_>, config: &ExtractConfig) -> Option<Fast
             if len < 8 || len > wire {
                 return None;
             }
-            (sport, dport, None, 8, len - 8)
+            (L4Proto::Udp, sport, dport, None, 8, len - 8)
+        }
+        1 | 58 => {
+            // Zeek's ICMP_MINLEN: the 8-byte header on the wire and captured.
+            let h: &[u8; 8] = chunk(d, toff)?;
+            if wire < 8 {
+                return None;
+            }
+            let (ty, code) = (h[0], h[1]);
+            let (l4, counterpart) = if proto == 1 {
+                (L4Proto::Icmp, icmp4_counterpart(ty))
+            } else {
+                (L4Proto::Icmpv6, icmp6_counterpart(ty))
+            };
+            let dport = u16::from(counterpart.unwrap_or(code));
+            (l4, u16::from(ty), dport, None, 8, wire - 8)
         }
         _ => return None,
     };
@@ -186,6 +218,7 @@ pub(crate) fn parse(pkt: &PacketView<'_>, config: &ExtractConfig) -> Option<Fast
         sport,
         dport,
         proto,
+        l4,
         tcp,
         ip_version,
         // Exact conversions: an IP packet is at most 40 + 65535 bytes, the

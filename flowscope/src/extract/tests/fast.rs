@@ -95,7 +95,26 @@ fn template(shape: u8, sport: u16, dport: u16, payload: &[u8]) -> (Vec<u8>, Link
             ip,
         ])
     };
-    match shape % 12 {
+    // ICMP types from the ports, so mutations vary them: echo (8/128, with a
+    // counterpart) and others (the code becomes the second "port").
+    let (ty4, ty6) = ((sport % 20) as u8, 128 + (sport % 20) as u8);
+    let v4_icmp = ipv4(
+        V4_A,
+        V4_B,
+        1,
+        &icmp4(ty4, dport as u8, [0, 1, 0, 1], payload),
+    );
+    let v6_icmp = icmp6(&V6_A, &V6_B, ty6, dport as u8, payload);
+    // MLD reports and other router-alert packets: one hop-by-hop header.
+    let v6_hbh_icmp = ipv6(V6_A, V6_B, 0, &cat(&[&ext(58, 0), &v6_icmp]));
+    let v6_hbh_udp = ipv6(
+        V6_A,
+        V6_B,
+        0,
+        &cat(&[&ext(17, 1), &udp(&V6_A, &V6_B, sport, dport, payload)]),
+    );
+    let v6_icmp = ipv6(V6_A, V6_B, 58, &v6_icmp);
+    match shape % SHAPES {
         0 => (eth_ab(0x0800, &v4_tcp), LinkType::ETHERNET),
         1 => (eth_ab(0x0800, &v4_ack), LinkType::ETHERNET),
         2 => (eth_ab(0x0800, &v4_udp), LinkType::ETHERNET),
@@ -113,9 +132,16 @@ fn template(shape: u8, sport: u16, dport: u16, payload: &[u8]) -> (Vec<u8>, Link
         8 => (v6_tcp, LinkType::IPV6),
         9 => (v4_tcp, LinkType::IPV4),
         10 => (sll(0x0800, &v4_ack), LinkType::LINUX_SLL),
-        _ => (sll2(0x86dd, &v6_udp), LinkType::LINUX_SLL2),
+        11 => (sll2(0x86dd, &v6_udp), LinkType::LINUX_SLL2),
+        12 => (eth_ab(0x0800, &v4_icmp), LinkType::ETHERNET),
+        13 => (eth_ab(0x86dd, &v6_icmp), LinkType::ETHERNET),
+        14 => (eth_ab(0x86dd, &v6_hbh_icmp), LinkType::ETHERNET),
+        _ => (v6_hbh_udp, LinkType::RAW),
     }
 }
+
+/// How many frame shapes [`template`] builds.
+const SHAPES: u8 = 16;
 
 /// Ports that include every tunnel port of the default configuration.
 fn port() -> impl Strategy<Value = u16> {
@@ -136,7 +162,7 @@ fn every_template_takes_the_fast_path() {
     // The shapes the module comment promises; a regression that sends them
     // all to the general walk would otherwise pass the proptests silently.
     let cfg = ExtractConfig::default();
-    for shape in 0..12 {
+    for shape in 0..SHAPES {
         let (data, link) = template(shape, 40000, 80, b"hello");
         assert!(agree(&data, link, data.len() as u32, &cfg), "shape {shape}");
     }
@@ -202,8 +228,36 @@ fn declines_what_it_does_not_handle() {
         &cat(&[&ext(17, 0), &udp(&V6_A, &V6_B, 1, 2, b"")]),
     );
     assert!(!take(&eth_ab(0x86dd, &v6_ext), LinkType::ETHERNET, 0, &cfg));
-    let icmp = ipv4(V4_A, V4_B, 1, &icmp4(8, 0, [0, 1, 0, 1], b""));
-    assert!(!take(&eth_ab(0x0800, &icmp), LinkType::ETHERNET, 0, &cfg));
+    // ICMP with its header cut short on the wire, and SCTP.
+    let short_icmp = ipv4(V4_A, V4_B, 1, &[8, 0, 0, 0]);
+    assert!(!take(
+        &eth_ab(0x0800, &short_icmp),
+        LinkType::ETHERNET,
+        0,
+        &cfg
+    ));
+    let sctp = ipv4(V4_A, V4_B, 132, &[0; 12]);
+    assert!(!take(&eth_ab(0x0800, &sctp), LinkType::ETHERNET, 0, &cfg));
+    // Two extension headers, and a hop-by-hop header longer than the payload.
+    let two_ext = ipv6(
+        V6_A,
+        V6_B,
+        0,
+        &cat(&[&ext(60, 0), &ext(17, 0), &udp(&V6_A, &V6_B, 1, 2, b"")]),
+    );
+    assert!(!take(
+        &eth_ab(0x86dd, &two_ext),
+        LinkType::ETHERNET,
+        0,
+        &cfg
+    ));
+    let long_hbh = ipv6(V6_A, V6_B, 0, &ext(58, 4)[..16]);
+    assert!(!take(
+        &eth_ab(0x86dd, &long_hbh),
+        LinkType::ETHERNET,
+        0,
+        &cfg
+    ));
     let qinq = eth_ab(
         0x88a8,
         &vlan(1, 0x8100, &vlan(2, 0x0800, &v4_udp(1, 2, b""))),
@@ -342,9 +396,9 @@ proptest! {
                 let at = off + if v6 { 4 } else { 2 };
                 data[at..at + 2].copy_from_slice(&value.to_be_bytes());
             }
-            1 if !udp => data[toff + 12] = (value as u8) << 4,
+            1 if !udp && toff + 12 < data.len() => data[toff + 12] = (value as u8) << 4,
             _ => {
-                if udp {
+                if udp && toff + 6 <= data.len() {
                     data[toff + 4..toff + 6].copy_from_slice(&value.to_be_bytes());
                 }
             }
