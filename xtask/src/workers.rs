@@ -382,11 +382,19 @@ fn load_shares(path: &Path, n: usize, limit: usize) -> Result<(Vec<Arc<MemShare>
         let Some(p) = reader.next_packet()? else {
             break;
         };
-        if let Some(s) = shares.get_mut(d.worker_for(&p)) {
-            s.push(&p);
-        }
+        d.dispatch(&p, &mut |w, p| {
+            if let Some(s) = shares.get_mut(w) {
+                s.push(p);
+            }
+        });
         all.push(&p);
     }
+    // Fragments still held (their first fragment never came).
+    d.flush(&mut |w, p| {
+        if let Some(s) = shares.get_mut(w) {
+            s.push(p);
+        }
+    });
     Ok((shares.into_iter().map(Arc::new).collect(), Arc::new(all)))
 }
 
@@ -558,18 +566,20 @@ fn dispatch_cost(path: &Path, n: usize, limit: u64, only: Option<Step>) -> Resul
         let start = thread_sample();
         while let Some(p) = reader.next_packet()? {
             packets += 1;
-            let w = match step {
-                Step::Read => p.data.len(),
-                _ => d.worker_for(&p),
-            };
-            sum = sum.wrapping_add(w);
-            if let (Step::FastCopy, Some((bytes, meta))) = (step, lanes.get_mut(w)) {
-                bytes.extend_from_slice(p.data);
-                meta.push((p.ts, p.wire_len, bytes.len()));
-                if meta.len() >= BATCH_PACKETS {
-                    bytes.clear();
-                    meta.clear();
+            let mut deliver = |w: usize, p: &PacketView<'_>| {
+                sum = sum.wrapping_add(w);
+                if let (Step::FastCopy, Some((bytes, meta))) = (step, lanes.get_mut(w)) {
+                    bytes.extend_from_slice(p.data);
+                    meta.push((p.ts, p.wire_len, bytes.len()));
+                    if meta.len() >= BATCH_PACKETS {
+                        bytes.clear();
+                        meta.clear();
+                    }
                 }
+            };
+            match step {
+                Step::Read => deliver(p.data.len(), &p),
+                _ => d.dispatch(&p, &mut deliver),
             }
             if limit > 0 && packets >= limit {
                 break;

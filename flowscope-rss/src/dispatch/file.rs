@@ -28,11 +28,18 @@
 //!   other workers' packets since the worker's previous one, is preceded by
 //!   an `Idle` at that clock (the single driver had already advanced to it).
 //!
+//! - a fragment the dispatcher held until its first fragment came (see
+//!   [`Dispatcher`]) reaches its worker right before that first fragment,
+//!   with its own (earlier) timestamp: it is preceded by an `Idle` at the
+//!   clock the single driver had then, like any late packet; fragments
+//!   still held at the end of the input follow the last packet read.
+//!
 //! Every flow therefore ends at the same time and for the same reason as
 //! with one worker, also on captures whose timestamps go backwards; only
 //! the trackers' `ts_backwards` counts differ (a worker does not see the
 //! other workers' later timestamps before its own packet).
 
+use std::collections::VecDeque;
 use std::io::{self, Read};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -284,25 +291,11 @@ impl<R: Read> FileFeeder<R> {
             report.packets += 1;
             let before = clock;
             clock = clock.max(pkt.ts);
-            let w = self.dispatcher.worker_for(&pkt);
-            let Some(lane) = self.lanes.get_mut(w) else {
-                report.undelivered += 1;
-                continue;
-            };
-            // See "Time across workers" in the module docs.
-            let others_since = index > 0 && lane.last_own != Some(index - 1);
-            let advance_before = (pkt.ts < before && others_since).then_some(before);
-            lane.last_own = Some(index);
-            match lane.current() {
-                Some(b) => {
-                    b.push(&pkt, advance_before);
-                    if b.is_full() {
-                        // Its last packet is the last read: no tick.
-                        report.undelivered += lane.send(None);
-                    }
-                }
-                None => report.undelivered += 1,
-            }
+            let lanes = &mut self.lanes;
+            let undelivered = &mut report.undelivered;
+            self.dispatcher.dispatch(&pkt, &mut |w, p| {
+                *undelivered += feed(lanes, w, p, index, before);
+            });
             if report.packets % TICK_PACKETS == 0 {
                 report.undelivered += self.tick(clock, index);
                 if report.packets % 65_536 == 0 {
@@ -313,6 +306,14 @@ impl<R: Read> FileFeeder<R> {
                 }
             }
         }
+        // Fragments still held (their first fragment never came) go after
+        // the last packet read.
+        let last = report.packets;
+        let lanes = &mut self.lanes;
+        let undelivered = &mut report.undelivered;
+        self.dispatcher.flush(&mut |w, p| {
+            *undelivered += feed(lanes, w, p, last, clock);
+        });
         report.undelivered += self.tick(clock, report.packets.wrapping_sub(1));
         progress(self.reader.bytes_consumed());
         report
@@ -332,6 +333,33 @@ impl<R: Read> FileFeeder<R> {
     }
 }
 
+/// Puts `pkt`, delivered while reading packet `index` (the capture's clock
+/// was `before` when it was read), into worker `w`'s batch; returns 1 when
+/// it cannot be delivered.
+fn feed(lanes: &mut [Lane], w: usize, pkt: &PacketView<'_>, index: u64, before: Timestamp) -> u64 {
+    let Some(lane) = lanes.get_mut(w) else {
+        return 1;
+    };
+    // See "Time across workers" in the module docs. Held fragments delivered
+    // with a later packet come with the clock the single driver had then.
+    let others_since =
+        index > 0 && lane.last_own != Some(index - 1) && lane.last_own != Some(index);
+    let advance_before = (pkt.ts < before && others_since).then_some(before);
+    lane.last_own = Some(index);
+    match lane.current() {
+        Some(b) => {
+            b.push(pkt, advance_before);
+            if b.is_full() {
+                // Its last packet is the last read: no tick.
+                lane.send(None)
+            } else {
+                0
+            }
+        }
+        None => 1,
+    }
+}
+
 /// A worker's share of a capture it reads whole: packets of other workers
 /// are read, hashed and passed over (their timestamps still move the clock,
 /// as in [`ShareSource`]).
@@ -344,10 +372,15 @@ pub struct WholeFileShare<R: Read> {
     read: u64,
     last_own: Option<u64>,
     pending_now: Option<Timestamp>,
-    /// A packet that must wait for an `Idle` first (its bytes, meta).
-    held: Option<(Vec<u8>, Meta)>,
-    spare: Vec<u8>,
+    /// Own packets to deliver before reading on: one that must wait for an
+    /// `Idle` first, or several delivered at once by the dispatcher (held
+    /// fragments), as copies with their metadata.
+    queue: VecDeque<(Vec<u8>, Meta)>,
+    /// The `Idle` before the packet at the front of `queue` was returned.
+    advanced: bool,
+    spare: Vec<Vec<u8>>,
     done: bool,
+    flushed: bool,
     packets: u64,
 }
 
@@ -362,11 +395,57 @@ impl<R: Read> WholeFileShare<R> {
             read: 0,
             last_own: None,
             pending_now: None,
-            held: None,
+            queue: VecDeque::new(),
+            advanced: false,
             spare: Vec::new(),
             done: false,
+            flushed: false,
             packets: 0,
         }
+    }
+}
+
+/// What a [`WholeFileShare`] does with each packet the dispatcher gives its
+/// worker: straight to the harness while nothing waits, else queued.
+struct ShareSink<'a> {
+    me: usize,
+    index: u64,
+    before: Timestamp,
+    last_own: &'a mut Option<u64>,
+    queue: &'a mut VecDeque<(Vec<u8>, Meta)>,
+    spare: &'a mut Vec<Vec<u8>>,
+    each: &'a mut dyn FnMut(&PacketView<'_>),
+    mine: &'a mut usize,
+}
+
+impl ShareSink<'_> {
+    fn take(&mut self, w: usize, pkt: &PacketView<'_>) {
+        if w != self.me {
+            return;
+        }
+        // See "Time across workers" in the module docs.
+        let others_since = self.index > 0
+            && *self.last_own != Some(self.index - 1)
+            && *self.last_own != Some(self.index);
+        *self.last_own = Some(self.index);
+        let advance_before = (pkt.ts < self.before && others_since).then_some(self.before);
+        if advance_before.is_none() && self.queue.is_empty() {
+            (self.each)(pkt);
+            *self.mine += 1;
+            return;
+        }
+        let mut bytes = self.spare.pop().unwrap_or_default();
+        bytes.clear();
+        bytes.extend_from_slice(pkt.data);
+        let meta = Meta {
+            end: bytes.len(),
+            advance_before,
+            ts: pkt.ts,
+            wire_len: pkt.wire_len,
+            link_type: pkt.link_type,
+            source: pkt.source,
+        };
+        self.queue.push_back((bytes, meta));
     }
 }
 
@@ -377,60 +456,75 @@ impl<R: Read + Send> PacketSource for WholeFileShare<R> {
         }
         let mut mine = 0;
         let read_before = self.read;
-        if let Some((bytes, m)) = self.held.take() {
-            let mut view = PacketView::new(&bytes, m.ts, m.link_type).with_wire_len(m.wire_len);
-            if let Some(src) = m.source {
-                view = view.with_source(src);
+        loop {
+            // Queued packets first, in order, each after its `Idle`.
+            while let Some((bytes, m)) = self.queue.front() {
+                if let Some(t) = m.advance_before {
+                    if !self.advanced {
+                        self.advanced = true;
+                        self.packets += mine as u64;
+                        if mine == 0 {
+                            return Ok(Batch::Idle { now: t });
+                        }
+                        self.pending_now = Some(t);
+                        return Ok(Batch::Packets(mine));
+                    }
+                }
+                self.advanced = false;
+                let mut view = PacketView::new(bytes, m.ts, m.link_type).with_wire_len(m.wire_len);
+                view.source = m.source;
+                each(&view);
+                mine += 1;
+                if let Some((bytes, _)) = self.queue.pop_front() {
+                    self.spare.push(bytes);
+                }
             }
-            each(&view);
-            mine += 1;
-            self.spare = bytes;
-        }
-        while !self.done && mine < BATCH_PACKETS {
+            if self.done || mine >= BATCH_PACKETS {
+                break;
+            }
             let pkt = match self.reader.next_packet() {
-                Ok(Some(p)) => p,
+                Ok(Some(p)) => Some(p),
                 Ok(None) => {
                     self.done = true;
-                    break;
+                    None
                 }
                 Err(e) => {
                     self.done = true;
                     self.packets += mine as u64;
                     return Err(io::Error::other(e));
                 }
+            }
+            .map(|p| {
+                let index = self.read;
+                self.read += 1;
+                let before = self.clock;
+                self.clock = self.clock.max(p.ts);
+                (p, index, before)
+            });
+            let mut sink = ShareSink {
+                me: self.me,
+                index: 0,
+                before: self.clock,
+                last_own: &mut self.last_own,
+                queue: &mut self.queue,
+                spare: &mut self.spare,
+                each,
+                mine: &mut mine,
             };
-            let index = self.read;
-            self.read += 1;
-            let before = self.clock;
-            self.clock = self.clock.max(pkt.ts);
-            if self.dispatcher.worker_for(&pkt) != self.me {
-                continue;
-            }
-            // See "Time across workers" in the module docs.
-            let others_since = index > 0 && self.last_own != Some(index - 1);
-            self.last_own = Some(index);
-            if pkt.ts < before && others_since {
-                let mut bytes = std::mem::take(&mut self.spare);
-                bytes.clear();
-                bytes.extend_from_slice(pkt.data);
-                let meta = Meta {
-                    end: bytes.len(),
-                    advance_before: None,
-                    ts: pkt.ts,
-                    wire_len: pkt.wire_len,
-                    link_type: pkt.link_type,
-                    source: pkt.source,
-                };
-                self.held = Some((bytes, meta));
-                self.packets += mine as u64;
-                if mine == 0 {
-                    return Ok(Batch::Idle { now: before });
+            match pkt {
+                Some((p, index, before)) => {
+                    sink.index = index;
+                    sink.before = before;
+                    self.dispatcher.dispatch(&p, &mut |w, v| sink.take(w, v));
                 }
-                self.pending_now = Some(before);
-                return Ok(Batch::Packets(mine));
+                None if !self.flushed => {
+                    // Held fragments whose first fragment never came.
+                    self.flushed = true;
+                    sink.index = self.read;
+                    self.dispatcher.flush(&mut |w, v| sink.take(w, v));
+                }
+                None => {}
             }
-            each(&pkt);
-            mine += 1;
         }
         self.packets += mine as u64;
         if self.read > read_before && self.last_own != Some(self.read - 1) {

@@ -1,4 +1,4 @@
-//! The dispatcher's fast path: the outer IP pair read straight from the
+//! The dispatcher's fast path: the outer 5-tuple read straight from the
 //! frame bytes, without running the extractor.
 //!
 //! [`classify`] answers for three cases, and only when the frame is
@@ -8,13 +8,14 @@
 //! - **plain**: not a fragment, not a tunnel the extractor would unwrap
 //!   (IP-in-IP, 6in4, GRE, UDP to the VXLAN, Geneve, GTP-U or MPLS-over-UDP
 //!   ports), and a transport header the extractor accepts. The extractor's
-//!   key is then exactly that IP pair, so the worker is the same;
+//!   key is then exactly these addresses, ports (ICMP: type and counterpart
+//!   type or code) and protocol, so the worker is the same;
 //! - **first fragment** of such a packet, transport header included: keyed
 //!   the same way, and the dispatcher records it in its fragment table as
 //!   it does from the extractor's `first_fragment` report;
 //! - **later fragment** (offset above 0) of that outer header: the
 //!   extractor stops there too (`Skip::Fragment`), and the dispatcher looks
-//!   it up in its table by the same addresses and IP id.
+//!   it up in its table by the same datagram identity.
 //!
 //! Everything else (tunnels, MPLS, PPPoE, more tags, zero length fields,
 //! broken IPv6 header chains, first fragments too short for their transport
@@ -26,8 +27,6 @@
 //! `fast_path_tests` (a proptest over mutated frames) and
 //! `tests/dispatch_corpus.rs` (every corpus packet) compare both paths, so
 //! an extractor change this module does not follow fails them.
-
-use std::net::IpAddr;
 
 use flowscope::extract::ExtractConfig;
 use flowscope_core::{LinkType, PacketView};
@@ -43,15 +42,16 @@ const MPLS_UDP_PORT: u16 = 6635;
 /// What the frame bytes alone say about a packet's worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Outer {
-    /// A plain packet: the extractor keys it by this pair.
-    Plain(Pair),
+    /// A plain packet: the extractor keys it by this flow.
+    Plain(Flow),
     /// The first fragment (offset 0, more to come) of a plain packet: keyed
-    /// by this pair like a plain one, and remembered under this IP id for
-    /// the later fragments, as the extractor's first-fragment report does.
-    First(Pair, u32),
+    /// by its flow like a plain one, and remembered under its datagram
+    /// identity for the later fragments, as the extractor's first-fragment
+    /// report is.
+    First(Flow, Frag),
     /// A later fragment (offset > 0) of the outer IP header: the extractor
-    /// stops there with `Skip::Fragment` for this pair and IP id.
-    Fragment(Pair, u32),
+    /// stops there with `Skip::Fragment` for this datagram.
+    Fragment(Frag),
 }
 
 /// An outer IP address pair, source first.
@@ -68,17 +68,85 @@ impl Pair {
     #[inline]
     pub(super) fn hash(self, seed: u64) -> u64 {
         match self {
-            Pair::V4(a, b) => super::pair_hash_v4(a, b, seed),
-            Pair::V6(a, b) => super::pair_hash_v6(a, b, seed),
+            Pair::V4(a, b) => super::flow_hash_v4(a, 0, b, 0, 0, seed),
+            Pair::V6(a, b) => super::flow_hash_v6(a, 0, b, 0, 0, seed),
+        }
+    }
+}
+
+/// A packet's flow as the extractor keys it: addresses, "ports" (0 for
+/// protocols without), protocol; source first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Flow {
+    pair: Pair,
+    sport: u16,
+    dport: u16,
+    proto: u8,
+}
+
+impl Flow {
+    pub(super) fn new(pair: Pair, sport: u16, dport: u16, proto: u8) -> Self {
+        Flow {
+            pair,
+            sport,
+            dport,
+            proto,
         }
     }
 
-    /// Source and destination.
-    pub(super) fn addrs(self) -> (IpAddr, IpAddr) {
-        match self {
-            Pair::V4(a, b) => (IpAddr::from(a.to_be_bytes()), IpAddr::from(b.to_be_bytes())),
-            Pair::V6(a, b) => (IpAddr::from(a.to_be_bytes()), IpAddr::from(b.to_be_bytes())),
+    /// [`super::flow_hash`] of the flow, without building `IpAddr`s.
+    #[inline]
+    pub(super) fn hash(self, seed: u64) -> u64 {
+        let Flow {
+            pair,
+            sport,
+            dport,
+            proto,
+        } = self;
+        match pair {
+            Pair::V4(a, b) => super::flow_hash_v4(a, sport, b, dport, proto, seed),
+            Pair::V6(a, b) => super::flow_hash_v6(a, sport, b, dport, proto, seed),
         }
+    }
+}
+
+/// A fragmented datagram's identity: source, destination, protocol and
+/// identification for IPv4 (RFC 791 §3.2); source, destination and the
+/// fragment header's identification for IPv6 (RFC 8200 §4.5, which leaves
+/// the protocol out: it is 0 here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Frag {
+    pub(super) pair: Pair,
+    proto: u8,
+    id: u32,
+}
+
+impl Frag {
+    pub(super) fn v4(src: u32, dst: u32, proto: u8, id: u32) -> Self {
+        Frag {
+            pair: Pair::V4(src, dst),
+            proto,
+            id,
+        }
+    }
+
+    pub(super) fn v6(pair: Pair, id: u32) -> Self {
+        Frag { pair, proto: 0, id }
+    }
+
+    /// A keyed hash of the identity (directed: a datagram's fragments all
+    /// have the same source). Never 0, the empty table slot's tag.
+    #[inline]
+    pub(super) fn ident(self, seed: u64) -> u64 {
+        let extra = u64::from(self.proto) << 32 | u64::from(self.id);
+        let h = match self.pair {
+            Pair::V4(a, b) => super::absorb(seed, 0xf4, u64::from(a) << 32 | u64::from(b), extra),
+            Pair::V6(a, b) => {
+                let h = super::absorb(seed, 0xf6, (a >> 64) as u64, a as u64);
+                super::absorb(h, extra, (b >> 64) as u64, b as u64)
+            }
+        };
+        h | 1
     }
 }
 
@@ -149,10 +217,10 @@ fn ipv4(d: &[u8], off: usize, wire_end: usize, config: &ExtractConfig) -> Option
     let src = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
     let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
     let frag = u16::from_be_bytes([h[6], h[7]]);
+    let ident = || Frag::v4(src, dst, h[9], u32::from(u16::from_be_bytes([h[4], h[5]])));
     if frag & 0x1fff != 0 {
         // A later fragment: nothing past this header is read (RFC 791).
-        let id = u32::from(u16::from_be_bytes([h[4], h[5]]));
-        return Some(Outer::Fragment(Pair::V4(src, dst), id));
+        return Some(Outer::Fragment(ident()));
     }
     let first = frag & 0x2000 != 0;
     let end = off + total;
@@ -162,12 +230,17 @@ fn ipv4(d: &[u8], off: usize, wire_end: usize, config: &ExtractConfig) -> Option
     let d = d.get(..end).unwrap_or(d);
     // A first fragment too short for its transport header is a lookup in
     // the extractor (`Skip::Fragment`): left to it, as are all failures.
-    transport(d, off + hdr_len, h[9], (total - hdr_len) as u32, config)?;
-    let pair = Pair::V4(src, dst);
+    let (sport, dport) = transport(d, off + hdr_len, h[9], (total - hdr_len) as u32, config)?;
+    let flow = Flow {
+        pair: Pair::V4(src, dst),
+        sport,
+        dport,
+        proto: h[9],
+    };
     Some(if first {
-        Outer::First(pair, u32::from(u16::from_be_bytes([h[4], h[5]])))
+        Outer::First(flow, ident())
     } else {
-        Outer::Plain(pair)
+        Outer::Plain(flow)
     })
 }
 
@@ -218,7 +291,7 @@ fn ipv6(d: &[u8], off: usize, wire_end: usize, config: &ExtractConfig) -> Option
                 let id = u32::from_be_bytes([e[4], e[5], e[6], e[7]]);
                 // A later fragment (RFC 8200 §4.5): the walk stops here.
                 if field >> 3 != 0 {
-                    return Some(Outer::Fragment(pair(h)?, id));
+                    return Some(Outer::Fragment(Frag::v6(v6_pair(h), id)));
                 }
                 // A first fragment; offset 0 without M is an atomic
                 // fragment (RFC 6946), a whole packet.
@@ -236,26 +309,62 @@ fn ipv6(d: &[u8], off: usize, wire_end: usize, config: &ExtractConfig) -> Option
         }
     }
     let d = d.get(..end).unwrap_or(d);
-    transport(d, p, next, (end - p) as u32, config)?;
-    let pair = pair(h)?;
+    let (sport, dport) = transport(d, p, next, (end - p) as u32, config)?;
+    let pair = v6_pair(h);
+    let flow = Flow {
+        pair,
+        sport,
+        dport,
+        proto: next,
+    };
     Some(match first {
-        Some(id) => Outer::First(pair, id),
-        None => Outer::Plain(pair),
+        Some(id) => Outer::First(flow, Frag::v6(pair, id)),
+        None => Outer::Plain(flow),
     })
+}
+
+/// The upper-layer protocol of an IPv6 packet (`ip` from its header on,
+/// `next` the header's Next Header) and where its header starts, past the
+/// extension headers (RFC 8200 §4), fragment header included.
+pub(super) fn v6_upper_layer(ip: &[u8], mut next: u8) -> Option<(u8, usize)> {
+    let mut p = 40;
+    for _ in 0..=MAX_IPV6_EXT_HEADERS {
+        let e: &[u8; 2] = ip.get(p..)?.first_chunk()?;
+        let len = match next {
+            0 | 60 | 43 | 135 => (usize::from(e[1]) + 1) * 8,
+            51 => (usize::from(e[1]) + 2) * 4,
+            44 => 8,
+            _ => return Some((next, p)),
+        };
+        next = e[0];
+        p += len;
+    }
+    None
 }
 
 /// The addresses of an IPv6 header.
 #[inline(always)]
-fn pair(h: &[u8; 40]) -> Option<Pair> {
-    let src = u128::from_be_bytes(*h.get(8..)?.first_chunk::<16>()?);
-    let dst = u128::from_be_bytes(*h.get(24..)?.first_chunk::<16>()?);
-    Some(Pair::V6(src, dst))
+pub(super) fn v6_pair(h: &[u8; 40]) -> Pair {
+    let addr = |at: usize| {
+        h.get(at..at + 16)
+            .and_then(|a| <[u8; 16]>::try_from(a).ok())
+            .map_or(0, u128::from_be_bytes)
+    };
+    Pair::V6(addr(8), addr(24))
 }
 
-/// `Some` when the extractor keys this transport header of protocol `proto`
-/// at `off` (`wire` bytes of IP payload) without unwrapping a tunnel.
+/// The "ports" the extractor keys this transport header of protocol
+/// `proto` at `off` (`wire` bytes of IP payload) by, when it keys it
+/// without unwrapping a tunnel: TCP, UDP and SCTP ports, ICMP type and
+/// counterpart type (or code), 0 and 0 for protocols without ports.
 #[inline(always)]
-fn transport(d: &[u8], off: usize, proto: u8, wire: u32, config: &ExtractConfig) -> Option<()> {
+fn transport(
+    d: &[u8],
+    off: usize,
+    proto: u8,
+    wire: u32,
+    config: &ExtractConfig,
+) -> Option<(u16, u16)> {
     let need = |n: usize| d.get(off..)?.get(..n);
     match proto {
         4 | 41 | 47 if config.decap_tunnels => None,
@@ -265,8 +374,8 @@ fn transport(d: &[u8], off: usize, proto: u8, wire: u32, config: &ExtractConfig)
             // The options must be captured whole.
             (wire >= 20 && hdr_len >= 20 && hdr_len as u32 <= wire)
                 .then(|| need(hdr_len))
-                .flatten()
-                .map(drop)
+                .flatten()?;
+            Some((be16(h, 0)?, be16(h, 2)?))
         }
         17 => {
             let h = need(8)?;
@@ -277,10 +386,67 @@ fn transport(d: &[u8], off: usize, proto: u8, wire: u32, config: &ExtractConfig)
                 || dport == MPLS_UDP_PORT
                 || dport == config.gtpu_port
                 || sport == config.gtpu_port;
-            (wire >= 8 && be16(h, 4)? >= 8 && !(config.decap_tunnels && tunnel)).then_some(())
+            (wire >= 8 && be16(h, 4)? >= 8 && !(config.decap_tunnels && tunnel))
+                .then_some((sport, dport))
         }
-        1 | 58 => (wire >= 8).then(|| need(8)).flatten().map(drop),
-        132 => (wire >= 12).then(|| need(12)).flatten().map(drop),
-        _ => Some(()),
+        1 | 58 => {
+            // Type and code stand for the ports (Community ID spec, as the
+            // extractor keys them): the type, and the type answering it or
+            // else the code.
+            let h = (wire >= 8).then(|| need(8)).flatten()?;
+            let (ty, code) = (*h.first()?, *h.get(1)?);
+            let answer = if proto == 1 {
+                icmp4_counterpart(ty)
+            } else {
+                icmp6_counterpart(ty)
+            };
+            Some((u16::from(ty), u16::from(answer.unwrap_or(code))))
+        }
+        132 => {
+            let h = (wire >= 12).then(|| need(12)).flatten()?;
+            Some((be16(h, 0)?, be16(h, 2)?))
+        }
+        _ => Some((0, 0)),
+    }
+}
+
+/// The ICMPv4 type answering `ty`, per the Community ID spec (Zeek's
+/// `ICMP4_counterpart`), as `flowscope::extract` maps it: echo, timestamp,
+/// information, address mask, router solicitation/advertisement.
+const fn icmp4_counterpart(ty: u8) -> Option<u8> {
+    match ty {
+        8 => Some(0),
+        0 => Some(8),
+        13 => Some(14),
+        14 => Some(13),
+        15 => Some(16),
+        16 => Some(15),
+        10 => Some(9),
+        9 => Some(10),
+        17 => Some(18),
+        18 => Some(17),
+        _ => None,
+    }
+}
+
+/// The ICMPv6 type answering `ty`, per the Community ID spec, as
+/// `flowscope::extract` maps it: echo, MLD query/report, router and
+/// neighbor discovery, node information (WRU), home agent address
+/// discovery.
+const fn icmp6_counterpart(ty: u8) -> Option<u8> {
+    match ty {
+        128 => Some(129),
+        129 => Some(128),
+        130 => Some(131),
+        131 => Some(130),
+        133 => Some(134),
+        134 => Some(133),
+        135 => Some(136),
+        136 => Some(135),
+        139 => Some(140),
+        140 => Some(139),
+        144 => Some(145),
+        145 => Some(144),
+        _ => None,
     }
 }

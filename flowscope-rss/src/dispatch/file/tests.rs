@@ -3,7 +3,10 @@
 
 use std::io::Cursor;
 
+use std::net::IpAddr;
+
 use super::*;
+use crate::dispatch::{pair_hash, reduce, DEFAULT_SEED};
 use crate::test_frames::*;
 use flowscope::extract::ExtractConfig;
 
@@ -26,14 +29,18 @@ fn capture() -> (Vec<u8>, Vec<(u64, Vec<u8>)>) {
 
 fn expected(d: &Dispatcher, frames: &[(u64, Vec<u8>)], me: usize) -> Vec<u64> {
     let mut d = d.clone();
-    frames
-        .iter()
-        .filter(|(us, f)| {
-            let v = PacketView::new(f, Timestamp::from_micros(*us), LinkType::ETHERNET);
-            d.worker_for(&v) == me
-        })
-        .map(|(us, _)| *us)
-        .collect()
+    let mut mine = Vec::new();
+    let mut take = |w: usize, p: &PacketView<'_>| {
+        if w == me {
+            mine.push(p.ts.as_nanos() / 1000);
+        }
+    };
+    for (us, f) in frames {
+        let v = PacketView::new(f, Timestamp::from_micros(*us), LinkType::ETHERNET);
+        d.dispatch(&v, &mut take);
+    }
+    d.flush(&mut take);
+    mine
 }
 
 /// Drains a source: the timestamps (µs) of its packets and its Idle ticks.
@@ -265,4 +272,113 @@ fn drain_events(src: &mut dyn PacketSource) -> (Vec<u64>, ()) {
         }
     }
     (out, ())
+}
+
+/// [`capture`] with fragmented UDP datagrams (RFC 791 §3.1) whose
+/// fragments come last first, one every 500 packets, and one fragment whose
+/// first fragment never comes: `(pcap, frames, [(later, first)] timestamps)`.
+#[allow(clippy::type_complexity)]
+fn capture_with_fragments() -> (Vec<u8>, Vec<(u64, Vec<u8>)>, Vec<(u64, u64)>, u64) {
+    let (_, mut frames) = capture();
+    let mut datagrams = Vec::new();
+    let mut orphan = 0;
+    for (n, k) in (250..3000).step_by(500).enumerate() {
+        let i = n as u32;
+        let (a, b) = (v4(100 + i), v4(200 + i));
+        let dgram = udp(4000 + n as u16, 53, &[n as u8; 16]);
+        let us = frames.get(k).map_or(0, |(us, _)| *us);
+        let later = eth(
+            0x0800,
+            &ipv4(
+                a,
+                b,
+                UDP,
+                900 + n as u16,
+                2,
+                false,
+                dgram.get(16..).unwrap_or(&[]),
+            ),
+        );
+        let first = eth(
+            0x0800,
+            &ipv4(
+                a,
+                b,
+                UDP,
+                900 + n as u16,
+                0,
+                true,
+                dgram.get(..16).unwrap_or(&[]),
+            ),
+        );
+        // Later fragment 1 µs after packet k, first fragment 5 ms later.
+        frames.insert(k + 1, (us + 1, later));
+        frames.insert(k + 6, (us + 5001, first));
+        datagrams.push((us + 1, us + 5001));
+        if n == 2 {
+            orphan = us + 2;
+            frames.insert(
+                k + 2,
+                (orphan, eth(0x0800, &ipv4(a, b, UDP, 7, 2, false, &[0; 8]))),
+            );
+        }
+    }
+    (pcap(&frames), frames, datagrams, orphan)
+}
+
+#[test]
+fn held_fragments_reach_their_first_fragments_worker_through_both_splits() {
+    let (bytes, frames, datagrams, orphan) = capture_with_fragments();
+    let d = Dispatcher::new(ExtractConfig::default(), 2, true);
+    let fed = {
+        let reader = CaptureReader::new(Cursor::new(bytes.clone())).expect("pcap header");
+        let (feeder, sources) = FileFeeder::new(reader, d.clone());
+        std::thread::scope(|s| {
+            let handles: Vec<_> = sources
+                .into_iter()
+                .map(|mut src| s.spawn(move || drain(&mut src)))
+                .collect();
+            let report = feeder.run(&mut |_| {});
+            assert_eq!(report.undelivered, 0);
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("worker"))
+                .collect::<Vec<_>>()
+        })
+    };
+    let whole: Vec<_> = (0..2)
+        .map(|me| {
+            let reader = CaptureReader::new(Cursor::new(bytes.clone())).expect("pcap header");
+            drain(&mut WholeFileShare::new(reader, d.clone(), me))
+        })
+        .collect();
+    for results in [&fed, &whole] {
+        let mut all: Vec<u64> = results.iter().flat_map(|(got, _)| got.clone()).collect();
+        all.sort_unstable();
+        let mut want: Vec<u64> = frames.iter().map(|(us, _)| *us).collect();
+        want.sort_unstable();
+        assert_eq!(all, want, "every packet exactly once");
+        for (w, (got, _)) in results.iter().enumerate() {
+            assert_eq!(got, &expected(&d, &frames, w), "worker {w}");
+        }
+        for &(later, first) in &datagrams {
+            // The held fragment right before its first fragment.
+            let on = results
+                .iter()
+                .find(|(got, _)| got.contains(&first))
+                .map(|(got, _)| got);
+            let at = on.and_then(|got| got.iter().position(|&t| t == first));
+            let before = on.zip(at).and_then(|(got, i)| got.get(i.checked_sub(1)?));
+            assert_eq!(before, Some(&later), "datagram {first}");
+        }
+        // The orphan comes last (end of input), on its pair's worker.
+        let pair = reduce(
+            pair_hash(IpAddr::from(v4(102)), IpAddr::from(v4(202)), DEFAULT_SEED),
+            2,
+        );
+        assert_eq!(
+            results.get(pair).and_then(|(got, _)| got.last()),
+            Some(&orphan)
+        );
+    }
 }
