@@ -963,3 +963,29 @@ fn five_tuple_table_hash_spreads_keys_that_differ_in_one_field() {
         assert!(empty < 60, "{empty} of 1024 buckets empty");
     }
 }
+
+#[test]
+fn a_requeued_flow_is_not_held_past_its_deadline_by_later_entries() {
+    // UDP, 60 s timeout. X is created at 0 s and active until 4 s, so its
+    // first entry (deadline 60 s) is stale when it comes due and X is
+    // queued again for 64 s. Y, created at 30 s, queued at 90 s before
+    // that. Appended behind Y, X would stay until 90 s; in deadline order
+    // it ends at 64 s, when its last packet + 60 s has passed.
+    let a: (IpAddr, u16) = ("10.0.0.1".parse().expect("addr"), 1000);
+    let b: (IpAddr, u16) = ("10.0.0.2".parse().expect("addr"), 53);
+    let c: (IpAddr, u16) = ("10.0.0.3".parse().expect("addr"), 2000);
+    let mut h = Harness::new();
+    for t in [0, 1_000, 2_000, 3_000, 4_000] {
+        h.send(ms(t), &ex(a, b, L4Proto::Udp, 10));
+    }
+    h.send(ms(30_000), &ex(c, b, L4Proto::Udp, 10));
+    h.advance(60_001); // X's first entry is due: X is queued again
+    assert_eq!(h.t.active_flows(), 2);
+    h.advance(64_001);
+    let e = h.ended();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].end_reason, EndReason::Timeout);
+    assert_eq!(e[0].stats.last, ms(4_000));
+    h.advance(90_001);
+    assert_eq!(h.ended().len(), 2);
+}

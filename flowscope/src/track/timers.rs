@@ -2,7 +2,8 @@
 //! class.
 //!
 //! Within a class every flow has the same timeout and the tracker clock only
-//! moves forward, so entries are pushed in deadline order and only the queue
+//! moves forward, so new entries arrive in deadline order; entries queued
+//! again are inserted in order ([`TimerQueues::push`]); so only the queue
 //! heads need looking at. Entries are lazy: a flow is queued when it is
 //! created or changes class, not on every packet; when its entry comes due,
 //! the flow's real deadline (from its latest packet) decides whether it ends
@@ -57,11 +58,26 @@ impl TimerQueues {
         }
     }
 
-    /// Queues a deadline in `class`.
+    /// Queues a deadline in `class`, keeping the queue in deadline order.
+    ///
+    /// A new or reclassified flow's deadline is the clock plus the class's
+    /// timeout, never earlier than the tail's: appended. A flow queued
+    /// again (its entry came due but it had been active) has the deadline
+    /// of its last packet, which can be earlier than entries queued since;
+    /// appending it would let those later deadlines hold it past its own
+    /// (a flow idle since 14.2 s with a 5 s timeout still open at 20.8 s).
+    /// It is inserted in order instead: a binary search, and a shift of the
+    /// entries queued after its last packet.
     pub(crate) fn push(&mut self, class: usize, entry: Entry) {
         if let Some(q) = self.queues.get_mut(class) {
             self.next_due = self.next_due.min(entry.deadline);
-            q.push_back(entry);
+            match q.back() {
+                Some(tail) if tail.deadline > entry.deadline => {
+                    let at = q.partition_point(|e| e.deadline <= entry.deadline);
+                    q.insert(at, entry);
+                }
+                _ => q.push_back(entry),
+            }
             self.total += 1;
         }
     }
