@@ -32,11 +32,12 @@ pub fn open_capture(path: &Path, map: bool) -> Result<Reader, CaptureError> {
 }
 
 fn map_file(path: &Path) -> Option<Mmap> {
-    let file = File::open(path).ok()?;
-    let meta = file.metadata().ok()?;
+    // Look before opening: opening a FIFO would block for a writer.
+    let meta = std::fs::metadata(path).ok()?;
     if !meta.is_file() || meta.len() == 0 {
         return None;
     }
+    let file = File::open(path).ok()?;
     // SAFETY: the map is read-only and lives as long as the `Bytes` that owns
     // it. Rust's aliasing rules would be broken only if another process
     // changed or truncated the file while it is mapped (truncation raises
@@ -105,10 +106,20 @@ mod tests {
         assert_eq!(c.0, 999);
         assert!(c.2.is_some(), "a cut record is an error");
         assert_eq!(c, read(&cut, false));
-        // Unmappable inputs fall back to the stream reader and its errors.
+        // Unmappable inputs fall back to the stream reader and its errors:
+        // a missing file, an empty one, a directory.
         let missing = dir.join("missing.pcap");
         let e = open_capture(&missing, true).expect_err("missing");
         assert!(e.to_string().contains("missing.pcap"), "{e}");
+        let empty = dir.join("empty.pcap");
+        std::fs::write(&empty, b"").expect("write");
+        let (mapped, streamed) = (
+            open_capture(&empty, true).expect_err("empty").to_string(),
+            open_capture(&empty, false).expect_err("empty").to_string(),
+        );
+        assert_eq!(mapped, streamed);
+        assert!(mapped.contains("empty input"), "{mapped}");
+        assert!(open_capture(&dir, true).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -80,12 +80,12 @@ impl TrackingOptions {
 }
 
 /// Gives each of `workers` drivers its share of the limits that bound
-/// memory (`--max-flows`, `--memory-budget`), so N workers together stay
-/// within what was asked.
+/// memory (`--max-flows`, `--memory-budget`), rounded down, so N workers
+/// together stay within what was asked (each keeps at least 1 flow / byte).
 pub fn share_between_workers(config: &mut SessionConfig, workers: usize) {
     let n = workers.max(1);
-    config.track.max_flows = config.track.max_flows.div_ceil(n).max(1);
-    config.memory_budget = config.memory_budget.div_ceil(n).max(1);
+    config.track.max_flows = (config.track.max_flows / n).max(1);
+    config.memory_budget = (config.memory_budget / n).max(1);
 }
 
 /// Parses a (possibly fractional) number of seconds.
@@ -115,9 +115,9 @@ mod tests {
             .session_config();
         assert_eq!(c.memory_budget, 10 << 20);
         share_between_workers(&mut c, 3);
-        // Rounded up: three shares cover at least what was asked.
-        assert_eq!(c.memory_budget, (10usize << 20).div_ceil(3));
-        assert_eq!(c.track.max_flows, 3);
+        // Rounded down: three shares never add up to more than was asked.
+        assert_eq!(c.memory_budget, (10usize << 20) / 3);
+        assert_eq!(c.track.max_flows, 2);
         assert!(Cli::try_parse_from(["t", "--memory-budget", "0"]).is_err());
     }
 }

@@ -34,7 +34,8 @@ fn main() -> io::Result<()> {
     let workers: usize = args
         .next()
         .map_or(Ok(2), |s| s.parse())
-        .map_err(|_| usage())?;
+        .map_err(|_| usage())?
+        .max(1);
     let seconds: u64 = args
         .next()
         .map_or(Ok(10), |s| s.parse())
@@ -53,8 +54,8 @@ fn main() -> io::Result<()> {
 
     // Limits that bound memory are per driver: give each worker its share.
     let mut config = SessionConfig::default();
-    config.track.max_flows = config.track.max_flows.div_ceil(workers);
-    config.memory_budget = config.memory_budget.div_ceil(workers);
+    config.track.max_flows = (config.track.max_flows / workers).max(1);
+    config.memory_budget = (config.memory_budget / workers).max(1);
 
     let mut hc = HarnessConfig::default();
     // Never stall capture on a slow writer: drop records and count them.

@@ -89,8 +89,8 @@ impl TxSocket {
     /// Sends up to [`MAX_BATCH`] frames (the first ones of `frames`) with one
     /// `sendmmsg(2)`, in order. The kernel stops at the first frame it
     /// refuses: the frames before it went out, the ones from it on did not.
-    /// A frame the kernel took only in part counts as not sent, with a
-    /// `WriteZero` error.
+    /// A frame the kernel took only in part is counted in `sent` and flagged
+    /// in [`BatchSent::short`].
     pub fn send_batch(&mut self, frames: &[&[u8]]) -> BatchSent {
         let n = frames.len().min(MAX_BATCH);
         // SAFETY: iovec and mmsghdr are plain old data; all-zero is a valid

@@ -381,6 +381,9 @@ pub struct WholeFileShare<R: Read> {
     spare: Vec<Vec<u8>>,
     done: bool,
     flushed: bool,
+    /// A read error, returned once the held fragments it cut off from
+    /// their first fragments have been delivered (as the feeder does).
+    damage: Option<io::Error>,
     packets: u64,
 }
 
@@ -400,6 +403,7 @@ impl<R: Read> WholeFileShare<R> {
             spare: Vec::new(),
             done: false,
             flushed: false,
+            damage: None,
             packets: 0,
         }
     }
@@ -490,8 +494,8 @@ impl<R: Read + Send> PacketSource for WholeFileShare<R> {
                 }
                 Err(e) => {
                     self.done = true;
-                    self.packets += mine as u64;
-                    return Err(io::Error::other(e));
+                    self.damage = Some(io::Error::other(e));
+                    None
                 }
             }
             .map(|p| {
@@ -531,6 +535,14 @@ impl<R: Read + Send> PacketSource for WholeFileShare<R> {
             self.pending_now = Some(self.clock);
         }
         if mine == 0 {
+            if let Some(e) = self
+                .pending_now
+                .is_none()
+                .then(|| self.damage.take())
+                .flatten()
+            {
+                return Err(e);
+            }
             return Ok(match self.pending_now.take() {
                 Some(now) => Batch::Idle { now },
                 None => Batch::End,

@@ -5,7 +5,7 @@
 //! tables by live flows, reassembly and defragmentation by their own
 //! reservation counters, the unclaimed-bytes hold by its budget, parsers by
 //! [`SessionParser::memory_used`](flowscope_core::SessionParser::memory_used)
-//! read after each call into them), so the driver sums six numbers after a
+//! read after each call into them), so the driver sums five numbers after a
 //! packet and compares them with the budget: no scan, no allocation per
 //! packet. Only when the sum passes the budget does the driver enter
 //! emergency mode and shed, cheapest loss first, down to the low-water mark

@@ -222,8 +222,8 @@ pub(crate) fn parse(pkt: &PacketView<'_>, config: &ExtractConfig) -> Option<Fast
         tcp,
         ip_version,
         // Exact conversions: an IP packet is at most 40 + 65535 bytes, the
-        // payload offset at most 20 (link) + 40 (IP) + 60 (TCP), and
-        // `captured` at most `payload_wire`.
+        // payload offset at most 20 (link) + 40 (IPv6) + 2048 (hop-by-hop)
+        // + 60 (TCP), and `captured` at most `payload_wire`: all < 2^17.
         ip_len: ip_len as u32,
         payload_wire_len: payload_wire as u32,
         payload: PayloadRange {

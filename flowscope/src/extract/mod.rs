@@ -7,8 +7,9 @@
 //! PPPoE, PPP) → IP (`ip`) → tunnels (`tunnel`, back to a shim or IP) →
 //! transport (`transport`), optionally checksums (`checksum`).
 //! [`FiveTupleExtractor`] first tries a straight-line fast path (`fast`) for
-//! plain Ethernet/VLAN/raw/cooked IPv4 or IPv6 TCP and UDP frames, with the
-//! same result as the walk; anything else goes to the walk.
+//! plain Ethernet/VLAN/raw/cooked IPv4, or IPv6 with at most one hop-by-hop
+//! header, carrying TCP, UDP, ICMP or ICMPv6, with the same result as the
+//! walk; anything else goes to the walk.
 //!
 //! Supported link types: Ethernet, raw IP (101, 12, 14, 228, 229), BSD
 //! null/loopback (0, 108), Linux cooked v1/v2 (113, 276), PPP (9) and Cisco
@@ -145,9 +146,10 @@ fn blank_five_tuple() -> FiveTuple {
     }
 }
 
-/// Plain Ethernet/VLAN/raw/cooked IPv4 or IPv6 TCP and UDP frames take the
-/// fast path (`fast.rs`); everything else, and every frame when checksums
-/// are verified, takes the general layer walk. Both give identical results.
+/// Plain Ethernet/VLAN/raw/cooked IPv4 (or IPv6 with at most one hop-by-hop
+/// header) TCP, UDP, ICMP and ICMPv6 frames take the fast path (`fast.rs`);
+/// everything else, and every frame when checksums are verified, takes the
+/// general layer walk. Both give identical results.
 impl FlowExtractor for FiveTupleExtractor {
     type Key = FiveTuple;
     #[inline(always)]

@@ -222,7 +222,7 @@ impl<K: TrackedKey> FlowTracker<K> {
                 } else {
                     // Active since it was queued: queue it again.
                     flow.armed |= 1 << class;
-                    self.timers.push(class, Entry { deadline, ..entry });
+                    self.timers.requeue(class, Entry { deadline, ..entry });
                 }
             }
         }
@@ -270,7 +270,7 @@ impl<K: TrackedKey> FlowTracker<K> {
                 if deadline != entry.deadline {
                     // `last` only grows, so the real deadline is later.
                     self.timers.pop(class);
-                    self.timers.push(class, Entry { deadline, ..entry });
+                    self.timers.requeue(class, Entry { deadline, ..entry });
                     continue;
                 }
                 let last = flow.last_ns();

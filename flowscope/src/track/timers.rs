@@ -2,9 +2,12 @@
 //! class.
 //!
 //! Within a class every flow has the same timeout and the tracker clock only
-//! moves forward, so new entries arrive in deadline order; entries queued
-//! again are inserted in order ([`TimerQueues::push`]); so only the queue
-//! heads need looking at. Entries are lazy: a flow is queued when it is
+//! moves forward, so new entries arrive in deadline order and a FIFO keeps
+//! them sorted. An entry queued again (its flow was active when it came
+//! due) carries its last packet's deadline, which can be earlier than
+//! entries queued since: it goes to the class's min-heap instead, so a later
+//! deadline ahead in the FIFO cannot hold it past its own. The class's head
+//! is the earlier of the two heads, so only heads need looking at. Entries are lazy: a flow is queued when it is
 //! created or changes class, not on every packet; when its entry comes due,
 //! the flow's real deadline (from its latest packet) decides whether it ends
 //! now or is queued again. Entries of flows that ended some other way
@@ -12,7 +15,8 @@
 //! the head, and the queues are compacted when stale entries pile up, so
 //! their memory stays proportional to the flow table's.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use super::slots::SlotId;
 
@@ -20,7 +24,8 @@ use super::slots::SlotId;
 pub(crate) const CLASSES: usize = 6;
 
 /// One queued deadline: 16 bytes, naming the flow by its table slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Ordered by deadline first (the heap's order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Entry {
     /// When the flow would expire if it saw no packet after being queued, ns.
     pub(crate) deadline: u64,
@@ -34,7 +39,10 @@ pub(crate) struct Entry {
 /// The per-class queues.
 #[derive(Debug)]
 pub(crate) struct TimerQueues {
+    /// New and reclassified flows, in deadline order by construction.
     queues: [VecDeque<Entry>; CLASSES],
+    /// Flows queued again, earliest deadline on top.
+    requeued: [BinaryHeap<Reverse<Entry>>; CLASSES],
     /// Entries in all queues (kept, not summed: it is checked per packet).
     total: usize,
     /// Total entries at which stale ones are swept out.
@@ -51,6 +59,7 @@ impl TimerQueues {
         let floor = max_flows.saturating_add(1024);
         TimerQueues {
             queues: Default::default(),
+            requeued: Default::default(),
             total: 0,
             compact_at: floor,
             compact_floor: floor,
@@ -58,27 +67,41 @@ impl TimerQueues {
         }
     }
 
-    /// Queues a deadline in `class`, keeping the queue in deadline order.
-    ///
-    /// A new or reclassified flow's deadline is the clock plus the class's
-    /// timeout, never earlier than the tail's: appended. A flow queued
-    /// again (its entry came due but it had been active) has the deadline
-    /// of its last packet, which can be earlier than entries queued since;
-    /// appending it would let those later deadlines hold it past its own
-    /// (a flow idle since 14.2 s with a 5 s timeout still open at 20.8 s).
-    /// It is inserted in order instead: a binary search, and a shift of the
-    /// entries queued after its last packet.
+    /// Queues a new or reclassified flow's deadline: its packet's time plus
+    /// the class's timeout, in order behind the FIFO's tail unless the
+    /// packet's time went backwards, in which case it goes to the heap.
     pub(crate) fn push(&mut self, class: usize, entry: Entry) {
-        if let Some(q) = self.queues.get_mut(class) {
+        let Some(q) = self.queues.get_mut(class) else {
+            return;
+        };
+        if q.back().is_some_and(|tail| tail.deadline > entry.deadline) {
+            return self.requeue(class, entry);
+        }
+        self.next_due = self.next_due.min(entry.deadline);
+        q.push_back(entry);
+        self.total += 1;
+    }
+
+    /// Queues again a flow whose entry came due while it was active, with
+    /// its real deadline (O(log n): a hostile pattern of flows each active
+    /// once per timeout cannot make it shift the queue).
+    pub(crate) fn requeue(&mut self, class: usize, entry: Entry) {
+        if let Some(h) = self.requeued.get_mut(class) {
             self.next_due = self.next_due.min(entry.deadline);
-            match q.back() {
-                Some(tail) if tail.deadline > entry.deadline => {
-                    let at = q.partition_point(|e| e.deadline <= entry.deadline);
-                    q.insert(at, entry);
-                }
-                _ => q.push_back(entry),
-            }
+            h.push(Reverse(entry));
             self.total += 1;
+        }
+    }
+
+    /// Which of the class's two heads comes first: `Some(true)` the heap's.
+    fn earlier_is_heap(&self, class: usize) -> Option<bool> {
+        let fifo = self.queues.get(class)?.front();
+        let heap = self.requeued.get(class)?.peek().map(|r| &r.0);
+        match (fifo, heap) {
+            (None, None) => None,
+            (Some(_), None) => Some(false),
+            (None, Some(_)) => Some(true),
+            (Some(f), Some(h)) => Some(h < f),
         }
     }
 
@@ -94,29 +117,40 @@ impl TimerQueues {
             .queues
             .iter()
             .filter_map(|q| q.front().map(|e| e.deadline))
+            .chain(
+                self.requeued
+                    .iter()
+                    .filter_map(|h| h.peek().map(|r| r.0.deadline)),
+            )
             .min()
             .unwrap_or(u64::MAX);
     }
 
     /// The head of `class` if its deadline has passed (`clock > deadline`).
     pub(crate) fn pop_due(&mut self, class: usize, clock: u64) -> Option<Entry> {
-        let q = self.queues.get_mut(class)?;
-        if q.front().is_some_and(|e| clock > e.deadline) {
-            self.total -= 1;
-            q.pop_front()
+        if self.head(class).is_some_and(|e| clock > e.deadline) {
+            self.pop(class)
         } else {
             None
         }
     }
 
-    /// The head of `class`, due or not.
+    /// The head of `class` (the earliest deadline), due or not.
     pub(crate) fn head(&self, class: usize) -> Option<Entry> {
-        self.queues.get(class)?.front().copied()
+        if self.earlier_is_heap(class)? {
+            self.requeued.get(class)?.peek().map(|r| r.0)
+        } else {
+            self.queues.get(class)?.front().copied()
+        }
     }
 
     /// Removes the head of `class`.
     pub(crate) fn pop(&mut self, class: usize) -> Option<Entry> {
-        let e = self.queues.get_mut(class)?.pop_front()?;
+        let e = if self.earlier_is_heap(class)? {
+            self.requeued.get_mut(class)?.pop()?.0
+        } else {
+            self.queues.get_mut(class)?.pop_front()?
+        };
         self.total -= 1;
         Some(e)
     }
@@ -133,7 +167,12 @@ impl TimerQueues {
             q.retain(|e| keep(class, e));
             q.shrink_to(q.len().max(64));
         }
-        self.total = self.queues.iter().map(VecDeque::len).sum();
+        for (class, h) in self.requeued.iter_mut().enumerate() {
+            h.retain(|r| keep(class, &r.0));
+            h.shrink_to(h.len().max(64));
+        }
+        self.total = self.queues.iter().map(VecDeque::len).sum::<usize>()
+            + self.requeued.iter().map(BinaryHeap::len).sum::<usize>();
         self.compact_at = self.compact_floor.max(self.len().saturating_mul(2));
         self.refresh_next_due();
     }
@@ -142,6 +181,9 @@ impl TimerQueues {
     pub(crate) fn clear(&mut self) {
         for q in &mut self.queues {
             q.clear();
+        }
+        for h in &mut self.requeued {
+            h.clear();
         }
         self.total = 0;
         self.compact_at = self.compact_floor;
@@ -154,7 +196,46 @@ impl TimerQueues {
         debug_assert_eq!(
             self.total,
             self.queues.iter().map(VecDeque::len).sum::<usize>()
+                + self.requeued.iter().map(BinaryHeap::len).sum::<usize>()
         );
         self.total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(deadline: u64, slot: u32) -> Entry {
+        Entry {
+            deadline,
+            slot,
+            gen: 0,
+        }
+    }
+
+    #[test]
+    fn heads_come_out_in_deadline_order_across_fifo_and_heap() {
+        let mut t = TimerQueues::new(16);
+        for (d, s) in [(10, 1), (20, 2), (30, 3)] {
+            t.push(0, e(d, s));
+        }
+        t.requeue(0, e(15, 4));
+        t.requeue(0, e(25, 5));
+        // Behind the tail's 30: a backwards packet time goes to the heap.
+        t.push(0, e(5, 6));
+        t.push(1, e(1, 7));
+        t.refresh_next_due();
+        assert_eq!(t.len(), 7);
+        assert!(t.any_due(2) && !t.any_due(1));
+        assert_eq!(t.pop_due(0, 5), None, "5 is not past 5");
+        let mut order = Vec::new();
+        while let Some(x) = t.pop_due(0, 100) {
+            order.push(x.deadline);
+        }
+        assert_eq!(order, [5, 10, 15, 20, 25, 30]);
+        assert_eq!(t.head(1), Some(e(1, 7)));
+        t.compact(|class, _| class != 1);
+        assert_eq!(t.len(), 0);
     }
 }

@@ -382,3 +382,35 @@ fn held_fragments_reach_their_first_fragments_worker_through_both_splits() {
         );
     }
 }
+
+#[test]
+fn whole_file_shares_deliver_held_fragments_before_reporting_damage() {
+    let (mut bytes, frames, _, orphan) = capture_with_fragments();
+    // Cut the last record in half: the orphan fragment is still held then.
+    bytes.truncate(bytes.len() - 10);
+    let d = Dispatcher::new(ExtractConfig::default(), 2, true);
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for me in 0..2 {
+        let reader = CaptureReader::new(Cursor::new(bytes.clone())).expect("pcap header");
+        let mut src = WholeFileShare::new(reader, d.clone(), me);
+        loop {
+            match src.next_batch(&mut |p| all.push(p.ts.as_nanos() / 1000)) {
+                Ok(Batch::End) => break,
+                Ok(_) => {}
+                Err(_) => {
+                    errors += 1;
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(errors, 2, "each share reports the damage");
+    all.sort_unstable();
+    let mut want: Vec<u64> = frames.iter().map(|(us, _)| *us).collect();
+    want.sort_unstable();
+    let last = frames.last().map(|(us, _)| *us);
+    want.retain(|us| Some(*us) != last);
+    assert!(want.contains(&orphan));
+    assert_eq!(all, want, "every packet before the damage, once");
+}
