@@ -28,16 +28,11 @@
 //! `tests/dispatch_corpus.rs` (every corpus packet) compare both paths, so
 //! an extractor change this module does not follow fails them.
 
-use flowscope::extract::ExtractConfig;
+use flowscope::extract::{icmp_counterpart, ExtractConfig, MAX_IPV6_EXT_HEADERS};
 use flowscope_core::{LinkType, PacketView};
 
 /// 802.1Q/802.1ad tags the fast path walks (more go to the extractor).
 const MAX_TAGS: u8 = 2;
-/// IPv6 extension headers the extractor walks before calling the chain
-/// malformed (`flowscope::extract::ip::MAX_IPV6_EXT_HEADERS`).
-const MAX_IPV6_EXT_HEADERS: usize = 10;
-/// The MPLS-over-UDP port the extractor decodes (RFC 7510 §3).
-const MPLS_UDP_PORT: u16 = 6635;
 
 /// What the frame bytes alone say about a packet's worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -380,14 +375,8 @@ fn transport(
         17 => {
             let h = need(8)?;
             let (sport, dport) = (be16(h, 0)?, be16(h, 2)?);
-            let tunnel = dport == config.vxlan_ports[0]
-                || dport == config.vxlan_ports[1]
-                || dport == config.geneve_port
-                || dport == MPLS_UDP_PORT
-                || dport == config.gtpu_port
-                || sport == config.gtpu_port;
-            (wire >= 8 && be16(h, 4)? >= 8 && !(config.decap_tunnels && tunnel))
-                .then_some((sport, dport))
+            let tunnel = config.decap_tunnels && config.is_udp_tunnel_port(sport, dport);
+            (wire >= 8 && be16(h, 4)? >= 8 && !tunnel).then_some((sport, dport))
         }
         1 | 58 => {
             // Type and code stand for the ports (Community ID spec, as the
@@ -395,58 +384,13 @@ fn transport(
             // else the code.
             let h = (wire >= 8).then(|| need(8)).flatten()?;
             let (ty, code) = (*h.first()?, *h.get(1)?);
-            let answer = if proto == 1 {
-                icmp4_counterpart(ty)
-            } else {
-                icmp6_counterpart(ty)
-            };
-            Some((u16::from(ty), u16::from(answer.unwrap_or(code))))
+            let answer = icmp_counterpart(proto, ty).unwrap_or(code);
+            Some((u16::from(ty), u16::from(answer)))
         }
         132 => {
             let h = (wire >= 12).then(|| need(12)).flatten()?;
             Some((be16(h, 0)?, be16(h, 2)?))
         }
         _ => Some((0, 0)),
-    }
-}
-
-/// The ICMPv4 type answering `ty`, per the Community ID spec (Zeek's
-/// `ICMP4_counterpart`), as `flowscope::extract` maps it: echo, timestamp,
-/// information, address mask, router solicitation/advertisement.
-const fn icmp4_counterpart(ty: u8) -> Option<u8> {
-    match ty {
-        8 => Some(0),
-        0 => Some(8),
-        13 => Some(14),
-        14 => Some(13),
-        15 => Some(16),
-        16 => Some(15),
-        10 => Some(9),
-        9 => Some(10),
-        17 => Some(18),
-        18 => Some(17),
-        _ => None,
-    }
-}
-
-/// The ICMPv6 type answering `ty`, per the Community ID spec, as
-/// `flowscope::extract` maps it: echo, MLD query/report, router and
-/// neighbor discovery, node information (WRU), home agent address
-/// discovery.
-const fn icmp6_counterpart(ty: u8) -> Option<u8> {
-    match ty {
-        128 => Some(129),
-        129 => Some(128),
-        130 => Some(131),
-        131 => Some(130),
-        133 => Some(134),
-        134 => Some(133),
-        135 => Some(136),
-        136 => Some(135),
-        139 => Some(140),
-        140 => Some(139),
-        144 => Some(145),
-        145 => Some(144),
-        _ => None,
     }
 }

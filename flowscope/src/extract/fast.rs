@@ -39,8 +39,7 @@ use flowscope_core::{
 use super::addr::Addrs;
 use super::bytes::{chunk, pair, quad};
 use super::shim::ethertype;
-use super::transport::{icmp4_counterpart, icmp6_counterpart, window_scale};
-use super::tunnel::MPLS_UDP_PORT;
+use super::transport::{icmp_counterpart, window_scale};
 use super::ExtractConfig;
 
 /// What the fast path read from one frame: everything [`Extracted`] holds.
@@ -183,7 +182,7 @@ pub(crate) fn parse(pkt: &PacketView<'_>, config: &ExtractConfig) -> Option<Fast
         17 => {
             let u: &[u8; 8] = chunk(d, toff)?;
             let (sport, dport) = (pair(u[0], u[1]), pair(u[2], u[3]));
-            if config.decap_tunnels && tunnel_port(config, sport, dport) {
+            if config.decap_tunnels && config.is_udp_tunnel_port(sport, dport) {
                 return None;
             }
             let len = usize::from(pair(u[4], u[5]));
@@ -200,12 +199,12 @@ pub(crate) fn parse(pkt: &PacketView<'_>, config: &ExtractConfig) -> Option<Fast
                 return None;
             }
             let (ty, code) = (h[0], h[1]);
-            let (l4, counterpart) = if proto == 1 {
-                (L4Proto::Icmp, icmp4_counterpart(ty))
+            let l4 = if proto == 1 {
+                L4Proto::Icmp
             } else {
-                (L4Proto::Icmpv6, icmp6_counterpart(ty))
+                L4Proto::Icmpv6
             };
-            let dport = u16::from(counterpart.unwrap_or(code));
+            let dport = u16::from(icmp_counterpart(proto, ty).unwrap_or(code));
             (l4, u16::from(ty), dport, None, 8, wire - 8)
         }
         _ => return None,
@@ -280,16 +279,4 @@ fn link(lt: LinkType, d: &[u8], config: &ExtractConfig) -> Option<(usize, Next, 
         }
         _ => None,
     }
-}
-
-/// True for the UDP ports on which the general walk tries a tunnel
-/// (`decode::tunnel_of`): VXLAN, Geneve and MPLS-over-UDP by destination,
-/// GTP-U by either port.
-#[inline(always)]
-fn tunnel_port(config: &ExtractConfig, sport: u16, dport: u16) -> bool {
-    config.vxlan_ports.contains(&dport)
-        || dport == config.geneve_port
-        || dport == MPLS_UDP_PORT
-        || dport == config.gtpu_port
-        || sport == config.gtpu_port
 }

@@ -11,7 +11,7 @@ const BAD_EXT: Skip = Skip::Malformed(MalformedReason::BadIpv6ExtHeader);
 /// Most IPv6 extension headers walked before the packet is judged malformed.
 /// RFC 8200 §4.1 allows each header once (destination options twice), so a
 /// legitimate chain is well below this.
-pub(crate) const MAX_IPV6_EXT_HEADERS: usize = 10;
+pub const MAX_IPV6_EXT_HEADERS: usize = 10;
 
 /// One decoded IP header.
 #[derive(Clone, Copy, Debug)]

@@ -44,6 +44,8 @@ mod tunnel;
 mod tests;
 
 pub use decode::{decode, Decoded};
+pub use ip::MAX_IPV6_EXT_HEADERS;
+pub use transport::icmp_counterpart;
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -71,6 +73,22 @@ pub struct ExtractConfig {
     pub gtpu_port: u16,
     /// Most encapsulation layers peeled before giving up with `TooDeep` (default 16).
     pub max_layers: u8,
+}
+
+impl ExtractConfig {
+    /// True for the UDP ports on which the extractor tries a tunnel when
+    /// [`decap_tunnels`](Self::decap_tunnels) is on: VXLAN, Geneve and
+    /// MPLS over UDP (RFC 7510) by destination, GTP-U by either port. A
+    /// caller that keys packets without the extractor (the workers'
+    /// dispatcher) must hand these to it.
+    #[inline(always)]
+    pub fn is_udp_tunnel_port(&self, sport: u16, dport: u16) -> bool {
+        self.vxlan_ports.contains(&dport)
+            || dport == self.geneve_port
+            || dport == tunnel::MPLS_UDP_PORT
+            || dport == self.gtpu_port
+            || sport == self.gtpu_port
+    }
 }
 
 impl Default for ExtractConfig {

@@ -200,6 +200,18 @@ fn sctp(d: &[u8], off: usize, ip: IpContext) -> Result<Transport, Skip> {
     })
 }
 
+/// The ICMP (`proto` 1) or ICMPv6 (`proto` 58) type answering `ty`, per the
+/// Community ID spec: a flow's key uses it as the second "port" (the code
+/// when there is none), and Community ID keeps the order of one-way types.
+/// `None` for one-way types and other protocols.
+pub const fn icmp_counterpart(proto: u8, ty: u8) -> Option<u8> {
+    match proto {
+        1 => icmp4_counterpart(ty),
+        58 => icmp6_counterpart(ty),
+        _ => None,
+    }
+}
+
 /// The ICMPv4 type answering `ty`, per the Community ID spec (which takes
 /// Zeek's `ICMP4_counterpart`): echo, timestamp, information, address mask,
 /// router solicitation/advertisement.

@@ -13,6 +13,8 @@
 use std::net::IpAddr;
 
 use flowscope_core::{CommunityId, FiveTuple, Orientation};
+
+use crate::extract::icmp_counterpart;
 use sha1::{Digest, Sha1};
 
 const PROTO_ICMP: u8 = 1;
@@ -28,11 +30,13 @@ const PROTO_SCTP: u8 = 132;
 /// (type, code) in the sender's direction (see [`FiveTuple`]).
 pub fn community_id(key: &FiveTuple, initiator: Orientation, seed: u16) -> CommunityId {
     let (src, sport, dst, dport) = key.directed(initiator);
-    let one_way = match key.proto {
-        PROTO_ICMP => icmp4_counterpart(sport).is_none(),
-        PROTO_ICMPV6 => icmp6_counterpart(sport).is_none(),
-        _ => false,
-    };
+    // The spec's (pycommunityid's `TYPE_MAPPER`) two-way ICMP types are the
+    // extractor's counterpart table; an ICMP "port" is a type (< 256).
+    let one_way = matches!(key.proto, PROTO_ICMP | PROTO_ICMPV6)
+        && u8::try_from(sport)
+            .ok()
+            .and_then(|ty| icmp_counterpart(key.proto, ty))
+            .is_none();
     // pycommunityid `is_lt`: strictly smaller address, or equal address and
     // strictly smaller port, keeps the order; anything else swaps.
     let keep = one_way || (src, sport) < (dst, dport);
@@ -62,44 +66,6 @@ fn update_addr(h: &mut Sha1, addr: IpAddr) {
         IpAddr::V4(a) => h.update(a.octets()),
         IpAddr::V6(a) => h.update(a.octets()),
     }
-}
-
-/// The reply type of an ICMPv4 message type (pycommunityid `icmp.py`
-/// `TYPE_MAPPER`); `None` for one-way types.
-pub(crate) fn icmp4_counterpart(ty: u16) -> Option<u16> {
-    Some(match ty {
-        8 => 0,   // echo -> echo reply
-        0 => 8,   // echo reply -> echo
-        13 => 14, // timestamp
-        14 => 13,
-        15 => 16, // information
-        16 => 15,
-        10 => 9, // router solicitation -> advertisement
-        9 => 10,
-        17 => 18, // address mask
-        18 => 17,
-        _ => return None,
-    })
-}
-
-/// The reply type of an ICMPv6 message type (pycommunityid `icmp6.py`
-/// `TYPE_MAPPER`); `None` for one-way types.
-pub(crate) fn icmp6_counterpart(ty: u16) -> Option<u16> {
-    Some(match ty {
-        128 => 129, // echo request -> reply
-        129 => 128,
-        130 => 131, // MLD listener query -> report
-        131 => 130,
-        133 => 134, // router solicitation -> advertisement
-        134 => 133,
-        135 => 136, // neighbor solicitation -> advertisement
-        136 => 135,
-        139 => 140, // node information ("who are you") query -> reply
-        140 => 139,
-        144 => 145, // home agent address discovery request -> reply
-        145 => 144,
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
@@ -399,17 +365,5 @@ mod tests {
             cid(1, "10.0.0.2", "10.0.0.1", 8, 0, 0),
             cid(1, "10.0.0.1", "10.0.0.2", 0, 8, 0)
         );
-    }
-
-    #[test]
-    fn counterpart_tables_are_symmetric() {
-        for t in 0..=255u16 {
-            if let Some(c) = icmp4_counterpart(t) {
-                assert_eq!(icmp4_counterpart(c), Some(t));
-            }
-            if let Some(c) = icmp6_counterpart(t) {
-                assert_eq!(icmp6_counterpart(c), Some(t));
-            }
-        }
     }
 }
