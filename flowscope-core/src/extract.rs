@@ -66,8 +66,9 @@ pub struct FragmentInfo {
 /// What an extractor learned from one frame.
 ///
 /// Build it with [`Extracted::new`] and set the public fields; fields may be
-/// added in later versions.
-#[derive(Clone, Copy, Debug)]
+/// added in later versions. Equality compares every field (two extractors
+/// that agree on a packet give equal results).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Extracted<K> {
     /// The canonical flow key.
