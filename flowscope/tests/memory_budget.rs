@@ -19,6 +19,13 @@ use flowscope::proto::AppMessage;
 use flowscope_core::{LinkType, PacketView, SessionEvent, Timestamp};
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 
+// Only its connection framing is used here.
+#[allow(dead_code)]
+#[path = "common/adversarial.rs"]
+mod adversarial;
+
+use adversarial::client_segment;
+
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
@@ -51,58 +58,6 @@ const ONE_PACKET: usize = 128 * KIB;
 fn live() -> i64 {
     let s = GLOBAL.stats();
     s.bytes_allocated as i64 - s.bytes_deallocated as i64
-}
-
-fn sum16(mut acc: u32, data: &[u8]) -> u32 {
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        acc += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        acc += u32::from(*last) << 8;
-    }
-    acc
-}
-
-/// RFC 1071 checksum.
-fn fold(mut s: u32) -> u16 {
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
-
-/// Ethernet + IPv4 + TCP from client `n` (198.18.x.y, RFC 2544) to the
-/// server, with right lengths and checksums.
-fn tcp_frame(buf: &mut Vec<u8>, n: u32, dport: u16, seq: u32, flags: u8, payload: &[u8]) {
-    buf.clear();
-    buf.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
-    let src = (0xc612_0000u32 | (n + 1)).to_be_bytes();
-    let dst = [198, 19, 255, 1];
-    let total = (20 + 20 + payload.len()) as u16;
-    let mut ip = vec![0x45, 0];
-    ip.extend_from_slice(&total.to_be_bytes());
-    ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
-    ip.extend_from_slice(&src);
-    ip.extend_from_slice(&dst);
-    let c = fold(sum16(0, &ip));
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    let mut tcp = Vec::with_capacity(20 + payload.len());
-    tcp.extend_from_slice(&(40_000u16.wrapping_add(n as u16)).to_be_bytes());
-    tcp.extend_from_slice(&dport.to_be_bytes());
-    tcp.extend_from_slice(&seq.to_be_bytes());
-    tcp.extend_from_slice(&0u32.to_be_bytes());
-    tcp.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    tcp.extend_from_slice(payload);
-    let mut pseudo = [0u8; 12];
-    pseudo[..4].copy_from_slice(&src);
-    pseudo[4..8].copy_from_slice(&dst);
-    pseudo[9] = 6;
-    pseudo[10..].copy_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
-    let c = fold(sum16(sum16(0, &pseudo), &tcp));
-    tcp[16..18].copy_from_slice(&c.to_be_bytes());
-    buf.extend_from_slice(&ip);
-    buf.extend_from_slice(&tcp);
 }
 
 /// What a connection's client sends: byte `o` of its stream.
@@ -208,14 +163,14 @@ fn run(attack: Attack, budget: usize) -> Run {
     for n in 0..CONNS {
         // A SYN from the client (its stream starts at ISN + 1); no
         // answer is needed for the client's bytes to be reassembled.
-        tcp_frame(&mut buf, n, attack.port(), isn(n), 0x02, &[]);
+        client_segment(&mut buf, u64::from(n), attack.port(), isn(n), 0x02, &[]);
         feed(&mut d, &buf);
     }
     for k in 0..attack.segments() {
         for n in 0..CONNS {
             attack.stream(k * SEGMENT, &mut payload);
             let seq = isn(n).wrapping_add(1 + (k * SEGMENT) as u32);
-            tcp_frame(&mut buf, n, attack.port(), seq, 0x18, &payload);
+            client_segment(&mut buf, u64::from(n), attack.port(), seq, 0x18, &payload);
             feed(&mut d, &buf);
         }
     }

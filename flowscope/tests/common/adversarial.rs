@@ -197,6 +197,25 @@ impl Conn {
     }
 }
 
+/// Writes into `buf` (cleared first) one client-to-server TCP segment of
+/// connection `index` (the same addresses and ports as the scenarios'
+/// connections), ack 0, with right lengths and checksums: for tests that
+/// drive connections their own way.
+#[allow(dead_code)] // Not every includer of this file builds its own traffic.
+pub fn client_segment(
+    buf: &mut Vec<u8>,
+    index: u64,
+    server_port: u16,
+    seq: u32,
+    flags: u8,
+    payload: &[u8],
+) {
+    buf.clear();
+    conn(index, server_port).tcp(buf, true, seq, 0, flags, &mut |b| {
+        b.extend_from_slice(payload)
+    });
+}
+
 /// Appends a segment's payload.
 type Payload = Box<dyn FnMut(&mut Vec<u8>)>;
 
